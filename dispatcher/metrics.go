@@ -1,0 +1,255 @@
+package dispatcher
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
+)
+
+// Distribution selects how per-invocation figures (duration, billed
+// duration, max memory used, init duration) are exposed.
+type Distribution int
+
+const (
+	// Histogram exposes classic histograms, so percentiles aggregate across
+	// execution environments (histogram_quantile over summed buckets).
+	Histogram Distribution = iota
+	// Summary exposes summaries without quantiles: only _count and _sum,
+	// enough for averages, and the smallest payload.
+	Summary
+)
+
+// ParseDistribution parses "histogram" or "summary" (case-insensitive).
+func ParseDistribution(s string) (Distribution, error) {
+	switch strings.ToLower(s) {
+	case "histogram":
+		return Histogram, nil
+	case "summary":
+		return Summary, nil
+	}
+	return 0, fmt.Errorf("unknown distribution %q: want histogram or summary", s)
+}
+
+// Labels identify the function whose execution environment this is. They
+// become constant labels on every metric; request and instance ids never
+// do, since they would make every invocation a new series.
+type Labels struct {
+	FunctionName    string
+	FunctionVersion string
+	Region          string
+}
+
+const bytesPerMB = 1 << 20 // Lambda's "MB" (memorySizeMB, maxMemoryUsedMB) is a mebibyte
+
+var (
+	// Lambda durations run from about a millisecond to the 900 s limit.
+	durationBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900}
+	// Init is capped at 10 s for on-demand functions.
+	initDurationBuckets = []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	// Memory sizes run from 128 MB to 10,240 MB.
+	memoryBuckets = []float64{32 * bytesPerMB, 64 * bytesPerMB, 128 * bytesPerMB, 256 * bytesPerMB, 512 * bytesPerMB,
+		1024 * bytesPerMB, 2048 * bytesPerMB, 4096 * bytesPerMB, 8192 * bytesPerMB, 10240 * bytesPerMB}
+)
+
+// recentReports is how many platform.report request ids are remembered to
+// drop redeliveries. Telemetry redelivery follows a failed POST within
+// seconds, and an on-demand environment runs one invocation at a time, so a
+// short memory is enough.
+const recentReports = 128
+
+// Metrics turns Telemetry API events into Prometheus metrics for one
+// execution environment. Values are cumulative for the environment's
+// lifetime; the Pusher turns them into deltas. Safe for concurrent use.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	invocations        *prometheus.CounterVec
+	errors             *prometheus.CounterVec
+	duration           prometheus.Observer
+	billedDuration     prometheus.Observer
+	maxMemoryUsed      prometheus.Observer
+	initDuration       prometheus.Observer
+	memorySize         prometheus.Gauge
+	coldStarts         prometheus.Counter
+	events             *prometheus.CounterVec
+	logsDroppedRecords prometheus.Counter
+	logsDroppedBytes   prometheus.Counter
+	undecodable        *prometheus.CounterVec
+
+	mu        sync.Mutex
+	seen      map[string]struct{} // request ids of recent platform.report events
+	seenOrder []string            // ring buffer over seen, oldest at seenNext
+	seenNext  int
+	awaited   string        // request id whose report SHUTDOWN waits for
+	awaitedCh chan struct{} // closed when that report is recorded
+}
+
+// NewMetrics registers the metric families of the README's metric table.
+func NewMetrics(l Labels, d Distribution) *Metrics {
+	reg := prometheus.NewRegistry()
+	f := prometheus.WrapRegistererWith(prometheus.Labels{
+		"function_name":    l.FunctionName,
+		"function_version": l.FunctionVersion,
+		"region":           l.Region,
+	}, reg)
+	distribution := func(name, help string, buckets []float64) prometheus.Observer {
+		if d == Summary {
+			s := prometheus.NewSummary(prometheus.SummaryOpts{Name: name, Help: help})
+			f.MustRegister(s)
+			return s
+		}
+		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
+		f.MustRegister(h)
+		return h
+	}
+	counter := func(name, help string) prometheus.Counter {
+		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+		f.MustRegister(c)
+		return c
+	}
+	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
+		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
+		f.MustRegister(c)
+		return c
+	}
+	m := &Metrics{
+		registry:           reg,
+		invocations:        counterVec("aws_lambda_invocations_total", "Invocations by platform.report status (success, error, failure, timeout).", "status"),
+		errors:             counterVec("aws_lambda_errors_total", "Invocations that did not succeed, by platform.report errorType.", "error_type"),
+		duration:           distribution("aws_lambda_duration_seconds", "Invocation duration (platform.report durationMs).", durationBuckets),
+		billedDuration:     distribution("aws_lambda_billed_duration_seconds", "Billed invocation duration (platform.report billedDurationMs).", durationBuckets),
+		maxMemoryUsed:      distribution("aws_lambda_max_memory_used_bytes", "Peak memory used by the execution environment during an invocation (platform.report maxMemoryUsedMB).", memoryBuckets),
+		initDuration:       distribution("aws_lambda_init_duration_seconds", "Init phase duration of cold starts (platform.report initDurationMs).", initDurationBuckets),
+		coldStarts:         counter("aws_lambda_cold_starts_total", "Invocations that paid for an init phase (platform.report carrying initDurationMs)."),
+		events:             counterVec("aws_lambda_telemetry_events_total", "Telemetry API events received, by type; redeliveries excluded.", "type"),
+		logsDroppedRecords: counter("aws_lambda_logs_dropped_records_total", "Log records Lambda dropped before delivering them to the extension (platform.logsDropped droppedRecords)."),
+		logsDroppedBytes:   counter("aws_lambda_logs_dropped_bytes_total", "Bytes of log records Lambda dropped (platform.logsDropped droppedBytes)."),
+		undecodable:        counterVec("aws_lambda_telemetry_undecodable_events_total", "Telemetry API events whose record did not decode, by type.", "type"),
+		seen:               make(map[string]struct{}, recentReports),
+		seenOrder:          make([]string, recentReports),
+	}
+	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
+	f.MustRegister(m.memorySize)
+	return m
+}
+
+// Gatherer exposes the cumulative values.
+func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+
+// Record turns a batch of events into metrics and returns how many events
+// it counted: a platform.report whose requestId was already recorded is a
+// redelivery and is neither counted nor recorded again.
+func (m *Metrics) Record(events []telemetryapi.Event) int {
+	n := 0
+	for i := range events {
+		if m.record(&events[i]) {
+			n++
+		}
+	}
+	// Only now, with the whole batch recorded: events after the last report
+	// (platform.logsDropped, say) must be in the SHUTDOWN push too.
+	m.releaseAwaited()
+	return n
+}
+
+func (m *Metrics) record(e *telemetryapi.Event) bool {
+	switch e.Type {
+	case telemetryapi.TypePlatformReport:
+		rec, err := e.DecodeRecord()
+		report, ok := rec.(*telemetryapi.PlatformReport)
+		if err != nil || !ok {
+			m.undecodable.WithLabelValues(e.Type).Inc()
+			return false
+		}
+		if !m.firstReport(report.RequestID) {
+			return false
+		}
+		m.recordReport(report)
+	case telemetryapi.TypePlatformLogsDropped:
+		rec, err := e.DecodeRecord()
+		dropped, ok := rec.(*telemetryapi.PlatformLogsDropped)
+		if err != nil || !ok {
+			m.undecodable.WithLabelValues(e.Type).Inc()
+			return false
+		}
+		m.logsDroppedRecords.Add(float64(dropped.DroppedRecords))
+		m.logsDroppedBytes.Add(float64(dropped.DroppedBytes))
+	}
+	m.events.WithLabelValues(e.Type).Inc()
+	return true
+}
+
+func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
+	status := r.Status
+	if status == "" {
+		status = "unknown"
+	}
+	m.invocations.WithLabelValues(status).Inc()
+	if status != telemetryapi.StatusSuccess {
+		errorType := r.ErrorType
+		if errorType == "" {
+			errorType = "unknown"
+		}
+		m.errors.WithLabelValues(errorType).Inc()
+	}
+	m.duration.Observe(r.Metrics.DurationMs / 1000)
+	m.billedDuration.Observe(r.Metrics.BilledDurationMs / 1000)
+	m.maxMemoryUsed.Observe(r.Metrics.MaxMemoryUsedMB * bytesPerMB)
+	if r.Metrics.MemorySizeMB > 0 {
+		m.memorySize.Set(r.Metrics.MemorySizeMB * bytesPerMB)
+	}
+	if r.Metrics.InitDurationMs != nil {
+		m.coldStarts.Inc()
+		m.initDuration.Observe(*r.Metrics.InitDurationMs / 1000)
+	}
+}
+
+// firstReport remembers requestID and reports whether it is new.
+func (m *Metrics) firstReport(requestID string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, dup := m.seen[requestID]; dup {
+		return false
+	}
+	if old := m.seenOrder[m.seenNext]; old != "" {
+		delete(m.seen, old)
+	}
+	m.seenOrder[m.seenNext] = requestID
+	m.seenNext = (m.seenNext + 1) % len(m.seenOrder)
+	m.seen[requestID] = struct{}{}
+	return true
+}
+
+// releaseAwaited closes the channel of ReportArrived once its report is recorded.
+func (m *Metrics) releaseAwaited() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.awaitedCh == nil {
+		return
+	}
+	if _, ok := m.seen[m.awaited]; ok {
+		close(m.awaitedCh)
+		m.awaitedCh = nil
+	}
+}
+
+// ReportArrived returns a channel closed once the batch carrying the
+// platform.report of requestID has been recorded whole (at once if it
+// already was). One request is
+// awaited at a time, which is all SHUTDOWN needs: a later call replaces the
+// earlier one, whose channel then never closes.
+func (m *Metrics) ReportArrived(requestID string) <-chan struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ch := make(chan struct{})
+	if _, ok := m.seen[requestID]; ok {
+		close(ch)
+		return ch
+	}
+	m.awaited, m.awaitedCh = requestID, ch
+	return ch
+}

@@ -1,0 +1,150 @@
+// Command extension is the Lambda extension of the layer: it registers with
+// the Lambda Extensions API, subscribes to the Telemetry API, turns platform
+// events into Prometheus metrics and pushes their deltas to an aggregating
+// push gateway (see the dispatcher package and README.md).
+//
+// It is installed as /opt/extensions/<name>; the name it registers under is
+// its file's basename, as the Extensions API requires.
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus-lambda/prometheus-lambda/dispatcher"
+	"github.com/prometheus-lambda/prometheus-lambda/extension"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/authsecret"
+	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
+)
+
+func main() {
+	os.Exit(run(context.Background(), os.Getenv, filepath.Base(os.Args[0])))
+}
+
+// run is the extension's life: init, the event loop, shutdown. It returns
+// the exit code. It never fails the function over metrics: a configuration
+// or telemetry problem is logged and the extension keeps answering events.
+func run(ctx context.Context, getenv func(string) string, name string) int {
+	cfg, cfgErr := loadConfig(getenv)
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel})).With("extension", name)
+
+	// Start reading the secret now, alongside registration; only the first
+	// push waits for it.
+	var creds *authsecret.Loader
+	if cfgErr == nil && cfg.AuthSecret != "" {
+		creds = authsecret.NewLoader(ctx, func(ctx context.Context) (authsecret.Credentials, error) {
+			return authsecret.Fetch(ctx, cfg.AuthSecret)
+		})
+	}
+
+	runtimeAPI := getenv("AWS_LAMBDA_RUNTIME_API")
+	client := extension.NewClient(runtimeAPI, nil)
+	reg, err := client.Register(ctx, name, extension.Invoke, extension.Shutdown)
+	if err != nil {
+		logger.Error("register with the Extensions API", "err", err)
+		return 1
+	}
+	if cfgErr != nil {
+		// Breaking the user's function over a metrics setting would be worse
+		// than running without metrics; the log says what to fix.
+		logger.Error("invalid configuration; running without metrics", "err", cfgErr)
+		return drain(ctx, client, logger)
+	}
+
+	metrics := dispatcher.NewMetrics(dispatcher.Labels{
+		FunctionName:    reg.FunctionName,
+		FunctionVersion: reg.FunctionVersion,
+		Region:          cfg.Region,
+	}, cfg.Distribution)
+	var credentials dispatcher.CredentialsFunc
+	if creds != nil {
+		credentials = func(ctx context.Context) (string, string, error) {
+			c, err := creds.Get(ctx)
+			if err != nil {
+				return "", "", err
+			}
+			return c.Username, c.Password, nil
+		}
+	}
+	d := dispatcher.New(dispatcher.Config{
+		Metrics:      metrics,
+		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, metrics.Gatherer(), &http.Client{}, credentials),
+		MinBatchSize: cfg.MinBatchSize,
+		PushTimeout:  cfg.PushTimeout,
+		Logger:       logger,
+	})
+
+	listener := telemetryapi.NewListener(cfg.ListenerAddress, d.HandleEvents, logger)
+	telemetry := subscribe(ctx, listener, runtimeAPI, client.ExtensionID(), logger)
+	logger.Debug("ready", "function", reg.FunctionName, "version", reg.FunctionVersion, "telemetry", telemetry)
+
+	for {
+		ev, err := client.NextEvent(ctx)
+		if err != nil {
+			logger.Error("next event", "err", err)
+			return 1
+		}
+		switch ev.EventType {
+		case extension.Invoke:
+			d.Invoke(ctx, ev.RequestID)
+		case extension.Shutdown:
+			logger.Debug("shutdown", "reason", ev.ShutdownReason)
+			d.Shutdown(ctx, ev.Deadline(), telemetry)
+			if telemetry {
+				shutdownListener(listener, ev.Deadline())
+			}
+			return 0
+		}
+	}
+}
+
+// subscribe starts the listener and subscribes it to platform and function
+// telemetry. It reports whether telemetry will flow; without it the
+// extension still answers events so the function runs unharmed.
+func subscribe(ctx context.Context, l *telemetryapi.Listener, runtimeAPI, extensionID string, logger *slog.Logger) bool {
+	if err := l.Start(); err != nil {
+		logger.Error("start the Telemetry API listener; running without telemetry", "err", err)
+		return false
+	}
+	err := telemetryapi.Subscribe(ctx, nil, runtimeAPI, extensionID, telemetryapi.Subscription{
+		SchemaVersion: telemetryapi.SchemaVersion,
+		Types:         []string{telemetryapi.TypesPlatform, telemetryapi.TypesFunction},
+		Buffering:     telemetryapi.DefaultBuffering,
+		Destination:   telemetryapi.Destination{Protocol: "HTTP", URI: l.URI()},
+	})
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, telemetryapi.ErrNotSupported) {
+		logger.Warn("the Telemetry API is not supported here (a local runtime?); running without platform metrics", "err", err)
+	} else {
+		logger.Error("subscribe to the Telemetry API; running without telemetry", "err", err)
+	}
+	shutdownListener(l, time.Now().Add(time.Second))
+	return false
+}
+
+func shutdownListener(l *telemetryapi.Listener, deadline time.Time) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	_ = l.Shutdown(ctx)
+}
+
+// drain answers events without doing anything, until SHUTDOWN.
+func drain(ctx context.Context, client *extension.Client, logger *slog.Logger) int {
+	for {
+		ev, err := client.NextEvent(ctx)
+		if err != nil {
+			logger.Error("next event", "err", err)
+			return 1
+		}
+		if ev.EventType == extension.Shutdown {
+			return 0
+		}
+	}
+}

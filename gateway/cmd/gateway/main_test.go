@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+// TestRunBasicAuthAndShutdown runs the command with a web config holding a
+// bcrypt basic_auth_users entry: pushes without credentials get 401, with
+// them 200; cancelling the context shuts the server down cleanly.
+func TestRunBasicAuthAndShutdown(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(t.TempDir(), "web.yml")
+	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("basic_auth_users:\n  alice: %s\n", hash)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--web.listen-address=" + addr, "--web.config.file=" + cfg, "--log.level=error"})
+	}()
+
+	base := "http://" + addr
+	req := func(method, path, body string, auth bool) (int, string) {
+		t.Helper()
+		r, err := http.NewRequest(method, base+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if auth {
+			r.SetBasicAuth("alice", "s3cret")
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// Wait for the listener (a readiness wait, not a timing assertion).
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if code, _ := req(http.MethodGet, "/-/ready", "", true); code == http.StatusOK {
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("run exited early: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("gateway did not come up")
+		}
+	}
+
+	if code, _ := req(http.MethodPost, "/metrics/job/j", "m_total 1\n", false); code != http.StatusUnauthorized {
+		t.Errorf("push without credentials: %d, want 401", code)
+	}
+	if code, body := req(http.MethodPost, "/metrics/job/j", "m_total 1\n", true); code != http.StatusOK {
+		t.Errorf("push with credentials: %d %s", code, body)
+	}
+	code, body := req(http.MethodGet, "/metrics", "", true)
+	if code != http.StatusOK || !strings.Contains(body, `m_total{job="j"} 1`) {
+		t.Errorf("scrape: %d, m_total missing:\n%s", code, body)
+	}
+
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("run after shutdown: %v", err)
+	}
+}
+
+func TestRunBadFlag(t *testing.T) {
+	if err := run(context.Background(), []string{"--no-such-flag"}); err == nil {
+		t.Error("unknown flag accepted")
+	}
+}

@@ -1,0 +1,121 @@
+package gateway
+
+import (
+	"math"
+)
+
+// series is the stored state of one series: its identity (labels) and its
+// value. Scalar types (counter, gauge, untyped) use value; histograms, gauge
+// histograms and summaries use dist. Windowed clear modes will hang their
+// window of values off this struct (one more pointer, nil otherwise), which
+// is why the merge functions take the whole series rather than bare values.
+type series struct {
+	labels []labelPair // full label set, sorted by name, clear mode label removed
+	mode   ClearMode   // mode of the latest push of this series
+	value  float64
+	dist   *distribution
+}
+
+// distribution is the value of a histogram or summary.
+type distribution struct {
+	count, sum float64
+	// buckets holds a histogram's classic buckets in ascending order of
+	// upper bound with cumulative counts; the +Inf bucket is implied by count.
+	buckets []bucket
+	// quantiles holds a summary's quantiles as last pushed.
+	quantiles []quantile
+}
+
+type bucket struct{ upperBound, count float64 }
+
+type quantile struct{ quantile, value float64 }
+
+// merge folds the pushed series src into the stored series dst according to
+// src's clear mode. It cannot fail: every check happened when the push was
+// validated. src is owned by the push and may be taken over by dst.
+func merge(dst, src *series) {
+	dst.mode = src.mode
+	if src.mode != ClearModeAggregate {
+		// Replace and family: the whole value, all buckets and quantiles.
+		dst.value, dst.dist = src.value, src.dist
+		return
+	}
+	if src.dist == nil {
+		dst.value += src.value
+		return
+	}
+	d, s := dst.dist, src.dist
+	d.count += s.count
+	d.sum += s.sum
+	d.buckets = addBuckets(d.buckets, s.buckets)
+	// Quantiles of two summaries cannot be combined: the latest push's win
+	// (none if it has none, rather than keeping stale ones).
+	d.quantiles = s.quantiles
+}
+
+// addBuckets adds two cumulative bucket layouts and returns the result, reusing
+// a when both layouts have the same upper bounds (plain addition).
+//
+// When the layouts differ the result has the union of both sets of upper
+// bounds. At each bound b, a side contributes its cumulative count at its own
+// largest bound ≤ b (0 when it has none). This is exact at bounds both sides
+// share, never counts an observation below a bound it may lie above, and
+// keeps the result cumulative (non-decreasing), so it stays a valid histogram:
+// at a bound only one side has, the other side's observations between its
+// previous bound and b are counted in a later bucket (a lower estimate).
+func addBuckets(a, b []bucket) []bucket {
+	if sameBounds(a, b) {
+		for i := range a {
+			a[i].count += b[i].count
+		}
+		return a
+	}
+	out := make([]bucket, 0, len(a)+len(b))
+	var i, j int
+	var ca, cb float64 // each side's cumulative count at its largest bound ≤ current
+	for i < len(a) || j < len(b) {
+		var ub float64
+		switch {
+		case j == len(b) || (i < len(a) && a[i].upperBound < b[j].upperBound):
+			ub, ca = a[i].upperBound, a[i].count
+			i++
+		case i == len(a) || b[j].upperBound < a[i].upperBound:
+			ub, cb = b[j].upperBound, b[j].count
+			j++
+		default: // shared bound
+			ub, ca, cb = a[i].upperBound, a[i].count, b[j].count
+			i++
+			j++
+		}
+		out = append(out, bucket{upperBound: ub, count: ca + cb})
+	}
+	return out
+}
+
+func sameBounds(a, b []bucket) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].upperBound != b[i].upperBound {
+			return false
+		}
+	}
+	return true
+}
+
+// integral reports whether every count of d can be exposed as an integer,
+// which is how client libraries expose classic histograms.
+func (d *distribution) integral() bool {
+	const maxExact = 1 << 53
+	ok := func(f float64) bool { return f >= 0 && f <= maxExact && f == math.Trunc(f) }
+	if !ok(d.count) {
+		return false
+	}
+	for _, b := range d.buckets {
+		if !ok(b.count) {
+			return false
+		}
+	}
+	return true
+}

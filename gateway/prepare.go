@@ -1,0 +1,292 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/model"
+)
+
+// pushFamily is one pushed metric family, validated on its own and converted
+// to stored form, ready to be checked against the store and applied.
+type pushFamily struct {
+	name       string
+	typ        dto.MetricType
+	help       string // "" when the push has no HELP
+	familyMode bool   // every sample has clear mode family
+	keys       []string
+	series     []*series // parallel to keys
+}
+
+// preparePush validates families without looking at the store: names,
+// labels, timestamps, clear modes, duplicates and values. It merges the
+// grouping labels into every series (grouping labels win over pushed ones).
+func preparePush(group []labelPair, fams []*dto.MetricFamily) ([]*pushFamily, error) {
+	out := make([]*pushFamily, 0, len(fams))
+	for _, mf := range fams {
+		pf, err := prepareFamily(group, mf)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, pf)
+	}
+	return out, nil
+}
+
+func prepareFamily(group []labelPair, mf *dto.MetricFamily) (*pushFamily, error) {
+	name := mf.GetName()
+	if !model.UTF8Validation.IsValidMetricName(name) {
+		return nil, &ValidationError{Metric: fmt.Sprintf("%q", name), Reason: "invalid metric name"}
+	}
+	typ := mf.GetType()
+	switch typ {
+	case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED,
+		dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM, dto.MetricType_SUMMARY:
+	default:
+		return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("unsupported metric type %s", typ)}
+	}
+	pf := &pushFamily{
+		name:   name,
+		typ:    typ,
+		help:   mf.GetHelp(),
+		keys:   make([]string, 0, len(mf.GetMetric())),
+		series: make([]*series, 0, len(mf.GetMetric())),
+	}
+	seen := make(map[string]struct{}, len(mf.GetMetric()))
+	families := 0
+	for _, m := range mf.GetMetric() {
+		s, err := prepareSeries(group, name, typ, m)
+		if err != nil {
+			return nil, err
+		}
+		key := labelsKey(s.labels)
+		if _, dup := seen[key]; dup {
+			return nil, &ValidationError{Metric: name + labelString(s.labels), Reason: "series pushed twice (labels are compared without the clear mode label)"}
+		}
+		seen[key] = struct{}{}
+		if s.mode == ClearModeFamily {
+			families++
+		}
+		pf.keys = append(pf.keys, key)
+		pf.series = append(pf.series, s)
+	}
+	if families > 0 && families < len(pf.series) {
+		return nil, &ValidationError{Metric: name, Reason: "clearmode family mixed with other clear modes in one family"}
+	}
+	pf.familyMode = families > 0
+	return pf, nil
+}
+
+// prepareSeries converts one pushed metric into a series with its full label
+// set and clear mode.
+func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Metric) (*series, error) {
+	pushed := make([]labelPair, 0, len(m.GetLabel())+len(group))
+	var modeLabel, modeValue string
+	for _, lp := range m.GetLabel() {
+		ln, lv := lp.GetName(), lp.GetValue()
+		if err := checkLabelName(ln); err != nil {
+			return nil, &ValidationError{Metric: name, Err: err}
+		}
+		if !model.LabelValue(lv).IsValid() {
+			return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("label %q: value is not valid UTF-8", ln)}
+		}
+		if (ln == model.BucketLabel && isHistogram(typ)) || (ln == model.QuantileLabel && typ == dto.MetricType_SUMMARY) {
+			return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("label %q is reserved in a %s", ln, strings.ToLower(typ.String()))}
+		}
+		if ln == ClearModeLabel || ln == ClearModeLabelAlt {
+			if modeLabel != "" {
+				return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("both %s and %s labels given", ClearModeLabel, ClearModeLabelAlt)}
+			}
+			modeLabel, modeValue = ln, lv
+			continue
+		}
+		pushed = append(pushed, labelPair{ln, lv})
+	}
+	slices.SortFunc(pushed, func(a, b labelPair) int { return strings.Compare(a.name, b.name) })
+	for i := 1; i < len(pushed); i++ {
+		if pushed[i].name == pushed[i-1].name {
+			return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("label %q given twice", pushed[i].name)}
+		}
+	}
+	s := &series{labels: withGrouping(group, pushed)}
+	id := name + labelString(s.labels)
+
+	s.mode = DefaultClearMode(typ)
+	if modeLabel != "" {
+		mode, err := ParseClearMode(modeValue)
+		if err != nil {
+			if errors.Is(err, ErrWindowedClearMode) {
+				return nil, &ValidationError{Metric: id, Reason: fmt.Sprintf("windowed clearmode %q not supported yet", modeValue)}
+			}
+			return nil, &ValidationError{Metric: id, Err: err}
+		}
+		s.mode = mode
+	}
+	if m.TimestampMs != nil {
+		return nil, &ValidationError{Metric: id, Reason: "pushed metrics must not carry timestamps"}
+	}
+	if err := setValue(s, typ, m); err != nil {
+		return nil, &ValidationError{Metric: id, Err: err}
+	}
+	return s, nil
+}
+
+// withGrouping merges the sorted grouping and pushed labels. A grouping label
+// wins over a pushed label of the same name (as in the Pushgateway); pushed
+// labels with an empty value are dropped, because Prometheus treats an empty
+// label as an absent one and identity must agree with that.
+func withGrouping(group, pushed []labelPair) []labelPair {
+	out := make([]labelPair, 0, len(group)+len(pushed))
+	i, j := 0, 0
+	for i < len(group) || j < len(pushed) {
+		switch {
+		case j == len(pushed) || (i < len(group) && group[i].name < pushed[j].name):
+			out = append(out, group[i])
+			i++
+		case i == len(group) || pushed[j].name < group[i].name:
+			if pushed[j].value != "" {
+				out = append(out, pushed[j])
+			}
+			j++
+		default: // same name: the grouping label wins
+			out = append(out, group[i])
+			i++
+			j++
+		}
+	}
+	return out
+}
+
+func isHistogram(t dto.MetricType) bool {
+	return t == dto.MetricType_HISTOGRAM || t == dto.MetricType_GAUGE_HISTOGRAM
+}
+
+// setValue copies m's value of type typ into s, checking it can be merged.
+// Native-histogram fields, exemplars and created timestamps are ignored.
+func setValue(s *series, typ dto.MetricType, m *dto.Metric) error {
+	switch typ {
+	case dto.MetricType_COUNTER:
+		if m.Counter == nil {
+			return errors.New("counter without a counter value")
+		}
+		s.value = m.Counter.GetValue()
+		if s.mode == ClearModeAggregate && (s.value < 0 || math.IsNaN(s.value)) {
+			return fmt.Errorf("counter value %v cannot be aggregated (must be ≥ 0)", s.value)
+		}
+	case dto.MetricType_GAUGE:
+		if m.Gauge == nil {
+			return errors.New("gauge without a gauge value")
+		}
+		s.value = m.Gauge.GetValue()
+	case dto.MetricType_UNTYPED:
+		if m.Untyped == nil {
+			return errors.New("untyped metric without an untyped value")
+		}
+		s.value = m.Untyped.GetValue()
+	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
+		if m.Histogram == nil {
+			return errors.New("histogram without a histogram value")
+		}
+		d, err := histogramValue(m.Histogram)
+		if err != nil {
+			return err
+		}
+		s.dist = d
+	case dto.MetricType_SUMMARY:
+		if m.Summary == nil {
+			return errors.New("summary without a summary value")
+		}
+		d, err := summaryValue(m.Summary)
+		if err != nil {
+			return err
+		}
+		s.dist = d
+	}
+	return nil
+}
+
+func histogramValue(h *dto.Histogram) (*distribution, error) {
+	d := &distribution{sum: h.GetSampleSum(), count: float64(h.GetSampleCount())}
+	if f := h.GetSampleCountFloat(); f > 0 {
+		d.count = f
+	}
+	if !(d.count >= 0) {
+		return nil, fmt.Errorf("histogram sample count %v is negative or NaN", d.count)
+	}
+	d.buckets = make([]bucket, 0, len(h.GetBucket()))
+	for _, b := range h.GetBucket() {
+		c := float64(b.GetCumulativeCount())
+		if f := b.GetCumulativeCountFloat(); f > 0 {
+			c = f
+		}
+		ub := b.GetUpperBound()
+		if math.IsNaN(ub) {
+			return nil, errors.New("histogram bucket with upper bound NaN")
+		}
+		if !(c >= 0) {
+			return nil, fmt.Errorf("histogram bucket le=%v: count %v is negative or NaN", ub, c)
+		}
+		d.buckets = append(d.buckets, bucket{upperBound: ub, count: c})
+	}
+	slices.SortFunc(d.buckets, func(a, b bucket) int {
+		switch {
+		case a.upperBound < b.upperBound:
+			return -1
+		case a.upperBound > b.upperBound:
+			return 1
+		}
+		return 0
+	})
+	for i := 1; i < len(d.buckets); i++ {
+		prev, cur := d.buckets[i-1], d.buckets[i]
+		if cur.upperBound == prev.upperBound {
+			return nil, fmt.Errorf("histogram bucket le=%v given twice", cur.upperBound)
+		}
+		if cur.count < prev.count {
+			return nil, fmt.Errorf("histogram bucket counts are not cumulative: le=%v has %v, le=%v has %v",
+				prev.upperBound, prev.count, cur.upperBound, cur.count)
+		}
+	}
+	// The +Inf bucket is the sample count; keep one source of truth.
+	if n := len(d.buckets); n > 0 && math.IsInf(d.buckets[n-1].upperBound, +1) {
+		if inf := d.buckets[n-1].count; inf != d.count {
+			return nil, fmt.Errorf("histogram +Inf bucket count %v differs from sample count %v", inf, d.count)
+		}
+		d.buckets = d.buckets[:n-1]
+	}
+	if n := len(d.buckets); n > 0 && d.buckets[n-1].count > d.count {
+		return nil, fmt.Errorf("histogram bucket le=%v count %v exceeds sample count %v",
+			d.buckets[n-1].upperBound, d.buckets[n-1].count, d.count)
+	}
+	return d, nil
+}
+
+func summaryValue(s *dto.Summary) (*distribution, error) {
+	d := &distribution{sum: s.GetSampleSum(), count: float64(s.GetSampleCount())}
+	d.quantiles = make([]quantile, 0, len(s.GetQuantile()))
+	for _, q := range s.GetQuantile() {
+		if !(q.GetQuantile() >= 0 && q.GetQuantile() <= 1) {
+			return nil, fmt.Errorf("summary quantile %v is outside [0, 1]", q.GetQuantile())
+		}
+		d.quantiles = append(d.quantiles, quantile{quantile: q.GetQuantile(), value: q.GetValue()})
+	}
+	slices.SortFunc(d.quantiles, func(a, b quantile) int {
+		switch {
+		case a.quantile < b.quantile:
+			return -1
+		case a.quantile > b.quantile:
+			return 1
+		}
+		return 0
+	})
+	for i := 1; i < len(d.quantiles); i++ {
+		if d.quantiles[i].quantile == d.quantiles[i-1].quantile {
+			return nil, fmt.Errorf("summary quantile %v given twice", d.quantiles[i].quantile)
+		}
+	}
+	return d, nil
+}
