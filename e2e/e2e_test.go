@@ -4,7 +4,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -95,7 +93,7 @@ func eventTypes(t *testing.T, sc *lambdaemu.Scenario) map[string]float64 {
 
 type pipeline struct {
 	gateway  *harness.Gateway
-	logs     *logBuffer // gateway and extension output, shown when a test fails
+	logs     *harness.LogBuffer // gateway and extension output, shown when a test fails
 	scenario *lambdaemu.Scenario
 }
 
@@ -107,7 +105,7 @@ func startPipeline(t *testing.T, gatewayArgs ...string) *pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &pipeline{logs: &logBuffer{}, scenario: sc}
+	p := &pipeline{logs: &harness.LogBuffer{}, scenario: sc}
 	gw, err := harness.StartGateway(ctx, gatewayBin, p.logs, gatewayArgs...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, p.logs)
@@ -383,22 +381,4 @@ func TestInvalidConfigurationKeepsTheFunctionRunning(t *testing.T) {
 	if _, ok := families["aws_lambda_invocations_total"]; ok {
 		t.Errorf("metrics pushed despite an invalid configuration")
 	}
-}
-
-// logBuffer collects the output of several processes, written and read concurrently.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }

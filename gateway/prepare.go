@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
@@ -232,15 +233,7 @@ func histogramValue(h *dto.Histogram) (*distribution, error) {
 		}
 		d.buckets = append(d.buckets, bucket{upperBound: ub, count: c})
 	}
-	slices.SortFunc(d.buckets, func(a, b bucket) int {
-		switch {
-		case a.upperBound < b.upperBound:
-			return -1
-		case a.upperBound > b.upperBound:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(d.buckets, func(a, b bucket) int { return cmp.Compare(a.upperBound, b.upperBound) })
 	for i := 1; i < len(d.buckets); i++ {
 		prev, cur := d.buckets[i-1], d.buckets[i]
 		if cur.upperBound == prev.upperBound {
@@ -274,15 +267,7 @@ func summaryValue(s *dto.Summary) (*distribution, error) {
 		}
 		d.quantiles = append(d.quantiles, quantile{quantile: q.GetQuantile(), value: q.GetValue()})
 	}
-	slices.SortFunc(d.quantiles, func(a, b quantile) int {
-		switch {
-		case a.quantile < b.quantile:
-			return -1
-		case a.quantile > b.quantile:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(d.quantiles, func(a, b quantile) int { return cmp.Compare(a.quantile, b.quantile) })
 	for i := 1; i < len(d.quantiles); i++ {
 		if d.quantiles[i].quantile == d.quantiles[i-1].quantile {
 			return nil, fmt.Errorf("summary quantile %v given twice", d.quantiles[i].quantile)

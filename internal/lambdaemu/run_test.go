@@ -11,34 +11,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/prometheus-lambda/prometheus-lambda/internal/harness"
 )
 
 const scenarioPath = "../../testdata/cold-start-four-invocations.json"
 
 const extName = "fake-telemetry-ext"
-
-// syncBuffer collects the emulator's log and the extension's output; both
-// may be written after a test's last line ran, so they never go to t.Log
-// directly.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // setup returns a Config running the fake extension through the bundled
 // scenario, and the path of the file the extension records into.
@@ -49,7 +30,7 @@ func setup(t *testing.T, env ...string) (Config, string) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "records.jsonl")
-	logs := &syncBuffer{}
+	logs := &harness.LogBuffer{}
 	t.Cleanup(func() { // LAMBDAEMU_DEBUG=1 shows it for passing tests too
 		if t.Failed() || os.Getenv("LAMBDAEMU_DEBUG") != "" {
 			t.Logf("emulator log and extension output:\n%s", logs.String())
