@@ -206,3 +206,30 @@ func TestReportArrivedAfterWholeBatch(t *testing.T) {
 		t.Fatalf("when the report wait ended, dropped records = %v; the rest of the batch was not recorded yet", got)
 	}
 }
+
+// The SHUTDOWN wait may begin while the listener is still recording the batch
+// that carries the awaited report: the report is known (deduplicated) but
+// the batch is not finished, and the wait must go on until it is.
+func TestReportArrivedWhileItsBatchIsBeingRecorded(t *testing.T) {
+	m := newTestMetrics()
+	if !m.firstReport("last") { // the listener's goroutine, mid-batch
+		t.Fatal("first report not new")
+	}
+	arrived := m.ReportArrived("last") // the event loop, at SHUTDOWN
+	select {
+	case <-arrived:
+		t.Fatal("the wait ended before the report's batch was recorded")
+	default:
+	}
+	m.markRecorded([]string{"last"}) // the listener finishes the batch
+	select {
+	case <-arrived:
+	default:
+		t.Fatal("the wait did not end once the batch was recorded")
+	}
+	select {
+	case <-m.ReportArrived("last"):
+	default:
+		t.Fatal("waiting for an already recorded report must end at once")
+	}
+}

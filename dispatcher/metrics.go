@@ -80,12 +80,14 @@ type Metrics struct {
 	logsDroppedBytes   prometheus.Counter
 	undecodable        *prometheus.CounterVec
 
-	mu        sync.Mutex
-	seen      map[string]struct{} // request ids of recent platform.report events
-	seenOrder []string            // ring buffer over seen, oldest at seenNext
+	mu sync.Mutex
+	// seen holds the request ids of recent platform.report events: false
+	// while the batch carrying the report is being recorded, true after.
+	seen      map[string]bool
+	seenOrder []string // ring buffer over seen, oldest at seenNext
 	seenNext  int
 	awaited   string        // request id whose report SHUTDOWN waits for
-	awaitedCh chan struct{} // closed when that report is recorded
+	awaitedCh chan struct{} // closed when that report's batch is recorded
 }
 
 // NewMetrics registers the metric families of the README's metric table.
@@ -129,7 +131,7 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 		logsDroppedRecords: counter("aws_lambda_logs_dropped_records_total", "Log records Lambda dropped before delivering them to the extension (platform.logsDropped droppedRecords)."),
 		logsDroppedBytes:   counter("aws_lambda_logs_dropped_bytes_total", "Bytes of log records Lambda dropped (platform.logsDropped droppedBytes)."),
 		undecodable:        counterVec("aws_lambda_telemetry_undecodable_events_total", "Telemetry API events whose record did not decode, by type.", "type"),
-		seen:               make(map[string]struct{}, recentReports),
+		seen:               make(map[string]bool, recentReports),
 		seenOrder:          make([]string, recentReports),
 	}
 	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
@@ -145,42 +147,52 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 // redelivery and is neither counted nor recorded again.
 func (m *Metrics) Record(events []telemetryapi.Event) int {
 	n := 0
+	var reports []string // request ids of the reports recorded from this batch
 	for i := range events {
-		if m.record(&events[i]) {
+		if ok, requestID := m.record(&events[i]); ok {
 			n++
+			if requestID != "" {
+				reports = append(reports, requestID)
+			}
 		}
 	}
-	// Only now, with the whole batch recorded: events after the last report
-	// (platform.logsDropped, say) must be in the SHUTDOWN push too.
-	m.releaseAwaited()
+	// Only now, with the whole batch recorded, do its reports count as
+	// arrived: events after the last report (platform.logsDropped, say) must
+	// be in the SHUTDOWN push too.
+	if len(reports) > 0 {
+		m.markRecorded(reports)
+	}
 	return n
 }
 
-func (m *Metrics) record(e *telemetryapi.Event) bool {
+// record records one event and reports whether it counted and, for a
+// platform.report, its request id.
+func (m *Metrics) record(e *telemetryapi.Event) (counted bool, reportID string) {
 	switch e.Type {
 	case telemetryapi.TypePlatformReport:
 		rec, err := e.DecodeRecord()
 		report, ok := rec.(*telemetryapi.PlatformReport)
 		if err != nil || !ok {
 			m.undecodable.WithLabelValues(e.Type).Inc()
-			return false
+			return false, ""
 		}
 		if !m.firstReport(report.RequestID) {
-			return false
+			return false, ""
 		}
 		m.recordReport(report)
+		reportID = report.RequestID
 	case telemetryapi.TypePlatformLogsDropped:
 		rec, err := e.DecodeRecord()
 		dropped, ok := rec.(*telemetryapi.PlatformLogsDropped)
 		if err != nil || !ok {
 			m.undecodable.WithLabelValues(e.Type).Inc()
-			return false
+			return false, ""
 		}
 		m.logsDroppedRecords.Add(float64(dropped.DroppedRecords))
 		m.logsDroppedBytes.Add(float64(dropped.DroppedBytes))
 	}
 	m.events.WithLabelValues(e.Type).Inc()
-	return true
+	return true, reportID
 }
 
 func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
@@ -220,33 +232,36 @@ func (m *Metrics) firstReport(requestID string) bool {
 	}
 	m.seenOrder[m.seenNext] = requestID
 	m.seenNext = (m.seenNext + 1) % len(m.seenOrder)
-	m.seen[requestID] = struct{}{}
+	m.seen[requestID] = false
 	return true
 }
 
-// releaseAwaited closes the channel of ReportArrived once its report is recorded.
-func (m *Metrics) releaseAwaited() {
+// markRecorded marks reports whose batch is recorded whole, and releases
+// ReportArrived's channel when its report is among them.
+func (m *Metrics) markRecorded(requestIDs []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.awaitedCh == nil {
-		return
-	}
-	if _, ok := m.seen[m.awaited]; ok {
-		close(m.awaitedCh)
-		m.awaitedCh = nil
+	for _, id := range requestIDs {
+		if _, ok := m.seen[id]; ok { // not yet pushed out of the ring
+			m.seen[id] = true
+		}
+		if m.awaitedCh != nil && id == m.awaited {
+			close(m.awaitedCh)
+			m.awaitedCh = nil
+		}
 	}
 }
 
 // ReportArrived returns a channel closed once the batch carrying the
 // platform.report of requestID has been recorded whole (at once if it
-// already was). One request is
-// awaited at a time, which is all SHUTDOWN needs: a later call replaces the
-// earlier one, whose channel then never closes.
+// already was). One request is awaited at a time, which is all SHUTDOWN
+// needs: a later call replaces the earlier one, whose channel then never
+// closes.
 func (m *Metrics) ReportArrived(requestID string) <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := make(chan struct{})
-	if _, ok := m.seen[requestID]; ok {
+	if m.seen[requestID] {
 		close(ch)
 		return ch
 	}
