@@ -31,7 +31,7 @@ type testGateway struct {
 
 func newTestGateway(t *testing.T) *testGateway {
 	t.Helper()
-	store := gateway.NewMemoryStore()
+	store := gateway.NewMemoryStore(gateway.StoreOptions{})
 	gw, err := gateway.New(store, gateway.Options{})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -198,7 +198,7 @@ func TestRoutes(t *testing.T) {
 }
 
 func TestBodyTooLarge(t *testing.T) {
-	store := gateway.NewMemoryStore()
+	store := gateway.NewMemoryStore(gateway.StoreOptions{})
 	gw, err := gateway.New(store, gateway.Options{MaxBodyBytes: 64})
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +216,7 @@ func TestBodyTooLarge(t *testing.T) {
 }
 
 func TestStoreGather(t *testing.T) {
-	s := gateway.NewMemoryStore()
+	s := gateway.NewMemoryStore(gateway.StoreOptions{})
 	ctx := context.Background()
 	parse := func(text string) []*dto.MetricFamily {
 		fams, err := gateway.DecodeBody(strings.NewReader(text), http.Header{}, 0)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -33,9 +34,18 @@ type Store interface {
 //
 // The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
+	now func() time.Time // the clock; injectable so tests drive time
+
 	mu     sync.RWMutex
 	groups map[string]*group     // by labelsKey of the grouping labels
 	names  map[string]*nameEntry // family name → type, HELP, holders
+}
+
+// StoreOptions configures a MemoryStore. The zero value is usable.
+type StoreOptions struct {
+	// Now is the clock (windowed statistics, push times, expiry). Nil means
+	// time.Now; tests inject a fake clock.
+	Now func() time.Time
 }
 
 // group is the set of families pushed under one grouping key.
@@ -62,8 +72,12 @@ type nameEntry struct {
 var _ Store = (*MemoryStore)(nil)
 
 // NewMemoryStore returns an empty MemoryStore.
-func NewMemoryStore() *MemoryStore {
-	return &MemoryStore{groups: map[string]*group{}, names: map[string]*nameEntry{}}
+func NewMemoryStore(opts StoreOptions) *MemoryStore {
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryStore{now: now, groups: map[string]*group{}, names: map[string]*nameEntry{}}
 }
 
 // Push implements Store. Families are validated without the lock, then

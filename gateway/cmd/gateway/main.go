@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string) error {
 	}
 	logger := promslog.New(logConfig)
 
-	gw, err := gateway.New(gateway.NewMemoryStore(), gateway.Options{Logger: logger, MaxBodyBytes: *maxBody})
+	gw, err := gateway.New(gateway.NewMemoryStore(gateway.StoreOptions{}), gateway.Options{Logger: logger, MaxBodyBytes: *maxBody})
 	if err != nil {
 		return err
 	}
