@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"fmt"
-	"regexp"
 
 	dto "github.com/prometheus/client_model/go"
 )
@@ -33,6 +32,11 @@ const (
 	// group: stored series of the family that the push does not mention are
 	// dropped (info-metric semantics). Label values "family" and "info".
 	ClearModeFamily
+	// ClearModeWindowed exposes a statistic of the values pushed within a
+	// sliding window: label values such as "mean5m", "max_1h", "p99_5m" (see
+	// the package documentation, "Windowed statistics"). Gauge and untyped
+	// samples only.
+	ClearModeWindowed
 )
 
 // String returns the canonical label value of m.
@@ -44,35 +48,40 @@ func (m ClearMode) String() string {
 		return "replace"
 	case ClearModeFamily:
 		return "family"
+	case ClearModeWindowed:
+		return "windowed"
 	default:
 		return fmt.Sprintf("ClearMode(%d)", uint8(m))
 	}
 }
 
-// windowedRE matches Gravel's windowed statistics (mean5m, p99_5m, max1h, …):
-// a statistic, an optional underscore and a window length.
-var windowedRE = regexp.MustCompile(`^(mean|avg|min|max|count|stddev|p[0-9]{1,2}(\.[0-9]+)?)_?[0-9]+(ms|s|m|h|d)$`)
-
-// ErrWindowedClearMode is wrapped by ParseClearMode for windowed statistics,
-// which the gateway does not support yet.
-var ErrWindowedClearMode = fmt.Errorf("windowed clearmode not supported yet")
-
 // ParseClearMode parses a clear mode label value. Windowed statistics such as
-// "mean5m" yield an error wrapping ErrWindowedClearMode; any other unknown
-// value yields an error naming it.
+// "mean5m" or "p99_5m" yield ClearModeWindowed; a malformed windowed value or
+// any other unknown value yields an error naming it.
 func ParseClearMode(v string) (ClearMode, error) {
+	m, _, err := parseClearMode(v)
+	return m, err
+}
+
+// parseClearMode is ParseClearMode that also returns the window of a
+// windowed mode (nil otherwise).
+func parseClearMode(v string) (ClearMode, *windowSpec, error) {
 	switch v {
 	case "aggregate", "sum":
-		return ClearModeAggregate, nil
+		return ClearModeAggregate, nil, nil
 	case "replace":
-		return ClearModeReplace, nil
+		return ClearModeReplace, nil, nil
 	case "family", "info":
-		return ClearModeFamily, nil
+		return ClearModeFamily, nil, nil
 	}
-	if windowedRE.MatchString(v) {
-		return 0, fmt.Errorf("%w: %q", ErrWindowedClearMode, v)
+	spec, windowed, err := parseWindow(v)
+	switch {
+	case err != nil:
+		return 0, nil, err
+	case windowed:
+		return ClearModeWindowed, &spec, nil
 	}
-	return 0, fmt.Errorf("unknown clearmode %q (want aggregate, sum, replace, family or info)", v)
+	return 0, nil, fmt.Errorf("unknown clearmode %q (want aggregate, sum, replace, family, info, or a windowed statistic such as mean5m or p99_5m)", v)
 }
 
 // DefaultClearMode is the mode of a sample without a clear mode label: gauges

@@ -23,14 +23,19 @@ func TestParseClearMode(t *testing.T) {
 			t.Errorf("ParseClearMode(%q) = %v, %v; want %v", v, got, err, want)
 		}
 	}
-	for _, v := range []string{"", "Aggregate", "bogus", "sum5m"} {
-		if _, err := gateway.ParseClearMode(v); err == nil || strings.Contains(err.Error(), "windowed") {
+	for _, v := range []string{"", "Aggregate", "bogus", "avg5m", "Mean5m"} {
+		if _, err := gateway.ParseClearMode(v); err == nil || !strings.Contains(err.Error(), "unknown clearmode") {
 			t.Errorf("ParseClearMode(%q) = %v, want an unknown-mode error", v, err)
 		}
 	}
-	for _, v := range []string{"mean5m", "p99_5m", "max1h", "p50_30s"} {
-		if _, err := gateway.ParseClearMode(v); err == nil || !strings.Contains(err.Error(), "windowed") {
-			t.Errorf("ParseClearMode(%q) = %v, want a windowed error", v, err)
+	for _, v := range []string{"mean5m", "p99_5m", "max1h", "p50_30s", "sum5m"} {
+		if got, err := gateway.ParseClearMode(v); err != nil || got != gateway.ClearModeWindowed {
+			t.Errorf("ParseClearMode(%q) = %v, %v; want windowed", v, got, err)
+		}
+	}
+	for _, v := range []string{"mean0s", "p99x5m", "p101_5m"} {
+		if _, err := gateway.ParseClearMode(v); err == nil || !strings.Contains(err.Error(), "windowed clearmode") {
+			t.Errorf("ParseClearMode(%q) = %v, want a malformed windowed error", v, err)
 		}
 	}
 }
@@ -136,8 +141,9 @@ func TestClearModeRejected(t *testing.T) {
 		wantInBody []string
 	}{
 		{"unknown", "# TYPE g gauge\ng{clearmode=\"bogus\"} 1\n", []string{`"bogus"`, "g"}},
-		{"windowed", "# TYPE g gauge\ng{clearmode=\"mean5m\"} 1\n", []string{"windowed clearmode", `"mean5m"`, "not supported yet", "metric g"}},
-		{"windowed percentile", "# TYPE g gauge\ng{clearmode=\"p99_5m\"} 1\n", []string{"windowed clearmode", `"p99_5m"`}},
+		{"malformed windowed", "# TYPE g gauge\ng{clearmode=\"mean5\"} 1\n", []string{"windowed clearmode", `"mean5"`, "metric g"}},
+		{"malformed windowed percentile", "# TYPE g gauge\ng{clearmode=\"p995m\"} 1\n", []string{"windowed clearmode", `"p995m"`, "underscore"}},
+		{"windowed on a counter", "# TYPE c_total counter\nc_total{clearmode=\"mean5m\"} 1\n", []string{`"mean5m"`, "counter", "metric c_total"}},
 		{"both spellings", "# TYPE g gauge\ng{clearmode=\"replace\",clear_mode=\"replace\"} 1\n", []string{"clearmode", "clear_mode", "metric g"}},
 		{"family mixed with others", "# TYPE g gauge\ng{k=\"a\",clearmode=\"family\"} 1\ng{k=\"b\"} 1\n", []string{"family", "metric g"}},
 	}

@@ -19,7 +19,9 @@ const base64Suffix = "@base64"
 // labels), otherwise "/job/<job>{/<label>/<value>}". Segments are
 // percent-decoded ('+' stays '+', as in the Pushgateway). A name segment
 // "<label>@base64" means the value segment is base64url encoded, with or
-// without '=' padding; "=" or an empty segment encode the empty value.
+// without '=' padding; "=" or an empty segment encode the empty value. A
+// label with an empty value is left out, as Prometheus treats it as absent:
+// /job/x/shard@base64/= is the group {job="x"}.
 //
 // It fails when the path does not start with the job, the job is empty, a
 // segment is not valid, a label name is invalid, reserved ("__" prefix), a
@@ -33,6 +35,7 @@ func ParseGroupingPath(escapedPath string) (map[string]string, error) {
 		return nil, fmt.Errorf("grouping path %q: odd number of segments, want /job/<job>{/<label>/<value>}", escapedPath)
 	}
 	labels := make(map[string]string, len(parts)/2)
+	seen := make(map[string]struct{}, len(parts)/2)
 	for i := 0; i < len(parts); i += 2 {
 		name, err := url.PathUnescape(parts[i])
 		if err != nil {
@@ -61,10 +64,16 @@ func ParseGroupingPath(escapedPath string) (map[string]string, error) {
 		if !model.LabelValue(value).IsValid() {
 			return nil, fmt.Errorf("grouping label %q: value is not valid UTF-8", name)
 		}
-		if _, dup := labels[name]; dup {
+		if _, dup := seen[name]; dup {
 			return nil, fmt.Errorf("grouping label %q given twice", name)
 		}
-		labels[name] = value
+		seen[name] = struct{}{}
+		// In Prometheus an empty label value is no label: keeping x="" as a
+		// group of its own would expose its series twice, once as the group
+		// without x. So the push goes to the group without x.
+		if value != "" {
+			labels[name] = value
+		}
 	}
 	if labels["job"] == "" {
 		return nil, fmt.Errorf("job name must not be empty")

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -25,6 +27,20 @@ type Options struct {
 	// MaxBodyBytes bounds a push body, before and after decompression; larger
 	// pushes get 413. ≤ 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// Flags are the command-line flags by name, shown by /api/v1/status and
+	// the status page.
+	Flags map[string]string
+	// EnableAdminAPI serves PUT /api/v1/admin/wipe (404 otherwise).
+	EnableAdminAPI bool
+	// EnableLifecycle serves PUT and POST /-/quit, which call Quit once
+	// (403 otherwise).
+	EnableLifecycle bool
+	// Quit asks the server to shut down gracefully; it must not block on the
+	// request that calls it.
+	Quit func()
+	// Idempotency configures how long and how many answers to pushes with an
+	// Idempotency-Key header are remembered (idempotency.go).
+	Idempotency IdempotencyOptions
 }
 
 // Gateway is the HTTP API of the aggregating push gateway, compatible with
@@ -36,9 +52,16 @@ type Options struct {
 //	DELETE      /metrics                              delete the root group (202)
 //	GET         /metrics                              scrape: pushed and own metrics
 //	GET         /-/healthy, /-/ready                  200
+//	GET         /, /status                            HTML status page of the groups
+//	GET         /api/v1/metrics, /api/v1/status       the Pushgateway's JSON API
+//	PUT         /api/v1/admin/wipe                    delete every group (202; with EnableAdminAPI, else 404)
+//	PUT|POST    /-/quit                               graceful shutdown (200; with EnableLifecycle, else 403)
 //
 // A rejected push answers 400 (invalid content), 413 (too large) or 415
 // (unsupported Content-Type or Content-Encoding) with the reason in the body.
+// A push with an Idempotency-Key header already answered is answered the same
+// without being applied again; reusing the key for a different request
+// answers 422 (idempotency.go).
 type Gateway struct {
 	store    Store
 	logger   *slog.Logger
@@ -46,6 +69,15 @@ type Gateway struct {
 	pushes   *prometheus.CounterVec
 	reserved map[string]*dto.MetricFamily // own families, by name
 	scrape   http.Handler
+
+	flags     map[string]string // for /api/v1/status and the status page
+	started   time.Time
+	adminAPI  bool
+	lifecycle bool
+	quit      func()
+	quitOnce  sync.Once
+
+	idem *idempotency // Idempotency-Key answers (idempotency.go)
 }
 
 // Results counted by gateway_pushes_total.
@@ -84,6 +116,10 @@ func New(store Store, opts Options) (*Gateway, error) {
 		}
 	}
 	g := &Gateway{store: store, logger: logger, maxBody: maxBody, pushes: pushes}
+	g.flags, g.started, g.adminAPI, g.lifecycle, g.quit = opts.Flags, time.Now(), opts.EnableAdminAPI, opts.EnableLifecycle, opts.Quit
+	if err := g.initIdempotency(reg, opts.Idempotency); err != nil {
+		return nil, err
+	}
 
 	// Pushed families are served next to the gateway's own; Gatherers rejects
 	// a name whose HELP differs between the two, so the gateway's HELP is
@@ -102,6 +138,10 @@ func New(store Store, opts Options) (*Gateway, error) {
 		ErrorHandling:     promhttp.ContinueOnError,
 		Registry:          reg,
 		EnableOpenMetrics: true,
+
+		// Counters, histograms and summaries carry created timestamps
+		// (created.go): OpenMetrics scrapes show them as _created samples.
+		EnableOpenMetricsTextCreatedSamples: true,
 	})
 	g.scrape = promhttp.InstrumentMetricHandler(reg, handler)
 
@@ -149,6 +189,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK\n"))
+	case path == "/" || path == "/status":
+		g.serveStatus(w, r)
+	case strings.HasPrefix(path, "/api/v1/"):
+		g.serveAPI(w, r, path)
+	case path == "/-/quit":
+		g.serveQuit(w, r)
 	default:
 		http.NotFound(w, r)
 	}
@@ -162,6 +208,9 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 // handlePush serves PUT (replace the group's set of families) and POST
 // (touch only the pushed families) into the group encoded in grouping.
 func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, grouping string) {
+	if g.idempotentPush(w, r, grouping) {
+		return // It had an Idempotency-Key (idempotency.go).
+	}
 	labels, err := ParseGroupingPath(grouping)
 	if err != nil {
 		g.reject(w, r, http.StatusBadRequest, err)
@@ -234,12 +283,14 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, grouping 
 }
 
 func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, code int, err error) {
+	g.recordPushFailure(r)
 	g.pushes.WithLabelValues(r.Method, resultRejected).Inc()
 	g.logger.Debug("push rejected", "method", r.Method, "path", r.URL.EscapedPath(), "remote", r.RemoteAddr, "status", code, "err", err)
 	http.Error(w, err.Error(), code)
 }
 
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
+	g.recordPushFailure(r)
 	g.pushes.WithLabelValues(r.Method, resultError).Inc()
 	g.logger.Error("push failed", "method", r.Method, "path", r.URL.EscapedPath(), "remote", r.RemoteAddr, "err", err)
 	http.Error(w, err.Error(), http.StatusInternalServerError)

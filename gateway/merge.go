@@ -2,18 +2,26 @@ package gateway
 
 import (
 	"math"
+	"time"
 )
 
 // series is the stored state of one series: its identity (labels) and its
 // value. Scalar types (counter, gauge, untyped) use value; histograms, gauge
-// histograms and summaries use dist. Windowed clear modes will hang their
-// window of values off this struct (one more pointer, nil otherwise), which
-// is why the merge functions take the whole series rather than bare values.
+// histograms and summaries use dist. Windowed clear modes hang their window
+// of values off this struct (win, nil otherwise; value is then the latest
+// pushed value), which is why the merge functions take the whole series
+// rather than bare values.
 type series struct {
 	labels []labelPair // full label set, sorted by name, clear mode label removed
 	mode   ClearMode   // mode of the latest push of this series
 	value  float64
 	dist   *distribution
+	pushed int64 // unix nanoseconds of the latest push mentioning it (expiry)
+	// created is the series' created time (created.go); zero for types without.
+	created time.Time
+
+	// win holds a windowed clear mode's values (window.go); nil otherwise.
+	win *window
 }
 
 // distribution is the value of a histogram or summary.
@@ -34,6 +42,10 @@ type quantile struct{ quantile, value float64 }
 // src's clear mode. It cannot fail: every check happened when the push was
 // validated. src is owned by the push and may be taken over by dst.
 func merge(dst, src *series) {
+	dst.created = src.created // set by stampCreated (created.go)
+	if mergeWindow(dst, src) {
+		return // Windowed, or a change to or from windowed (window.go).
+	}
 	dst.mode = src.mode
 	if src.mode != ClearModeAggregate {
 		// Replace and family: the whole value, all buckets and quantiles.

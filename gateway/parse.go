@@ -58,14 +58,20 @@ const DefaultMaxBodyBytes = 32 << 20
 // without the families that have no samples.
 //
 // Bodies are the text exposition format 0.0.4 (the default, whatever the
-// Content-Type unless one below) or, when Content-Type is
+// Content-Type unless one below); when Content-Type is
 // "application/vnd.google.protobuf; proto=io.prometheus.client.MetricFamily;
-// encoding=delimited", length-delimited protobuf MetricFamily messages.
-// Content-Encoding may be gzip. At most maxBytes bytes are read after
-// decompression (≤ 0 means DefaultMaxBodyBytes); beyond that it fails with an
-// *http.MaxBytesError. Other failures wrap ErrUnsupportedMediaType (OpenMetrics,
-// other protobuf encodings, other content encodings) or are a
-// *ValidationError (malformed body, with the line for text bodies).
+// encoding=delimited", length-delimited protobuf MetricFamily messages; when
+// it is "application/openmetrics-text" (version 1.0.0, 0.0.1 or none),
+// OpenMetrics text (see openmetrics.go for how its types map). Gauge families
+// X_created that restate the created time of a counter X_total or histogram
+// or summary X of the same push (Python's client writes them in the text
+// format) are dropped, their values becoming those series' created
+// timestamps. Content-Encoding may be gzip. At most maxBytes bytes are read
+// after decompression (≤ 0 means DefaultMaxBodyBytes); beyond that it fails
+// with an *http.MaxBytesError. Other failures wrap ErrUnsupportedMediaType
+// (other OpenMetrics versions, other protobuf encodings, other content
+// encodings) or are a *ValidationError (malformed body, with the line for
+// text and OpenMetrics bodies).
 func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFamily, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
@@ -84,42 +90,56 @@ func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFam
 	}
 	body = &limitReader{r: body, left: maxBytes, limit: maxBytes}
 
-	proto, err := isProtobuf(h.Get("Content-Type"))
+	format, err := bodyFormat(h.Get("Content-Type"))
 	if err != nil {
 		return nil, err
 	}
 	var fams []*dto.MetricFamily
-	if proto {
+	switch format {
+	case formatProtobuf:
 		fams, err = decodeProtobuf(body)
-	} else {
+	case formatOpenMetrics:
+		fams, err = decodeOpenMetrics(body)
+	default:
 		fams, err = decodeText(body)
 	}
 	if err != nil {
 		return nil, err
 	}
+	fams = foldCreatedGauges(fams)
 	slices.SortFunc(fams, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
 	return fams, nil
 }
 
-// isProtobuf tells the protobuf-delimited format from text by Content-Type.
-func isProtobuf(contentType string) (bool, error) {
+// Body formats told apart by Content-Type.
+const (
+	formatText = iota
+	formatProtobuf
+	formatOpenMetrics
+)
+
+// bodyFormat tells the body format by Content-Type.
+func bodyFormat(contentType string) (int, error) {
 	if contentType == "" {
-		return false, nil
+		return formatText, nil
 	}
 	mt, params, err := mime.ParseMediaType(contentType)
 	if err != nil {
-		return false, nil // Like the Pushgateway: anything unreadable is tried as text.
+		return formatText, nil // Like the Pushgateway: anything unreadable is tried as text.
 	}
 	switch mt {
 	case "application/vnd.google.protobuf":
 		if params["proto"] != "io.prometheus.client.MetricFamily" || params["encoding"] != "delimited" {
-			return false, fmt.Errorf("%w: %q (protobuf must be proto=io.prometheus.client.MetricFamily; encoding=delimited)", ErrUnsupportedMediaType, contentType)
+			return 0, fmt.Errorf("%w: %q (protobuf must be proto=io.prometheus.client.MetricFamily; encoding=delimited)", ErrUnsupportedMediaType, contentType)
 		}
-		return true, nil
+		return formatProtobuf, nil
 	case "application/openmetrics-text":
-		return false, fmt.Errorf("%w: OpenMetrics input is not supported yet, push the text format 0.0.4", ErrUnsupportedMediaType)
+		if v := params["version"]; !omVersionOK(v) {
+			return 0, fmt.Errorf("%w: OpenMetrics version %q (want 1.0.0 or 0.0.1)", ErrUnsupportedMediaType, v)
+		}
+		return formatOpenMetrics, nil
 	}
-	return false, nil
+	return formatText, nil
 }
 
 func decodeText(r io.Reader) ([]*dto.MetricFamily, error) {

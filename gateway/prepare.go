@@ -118,20 +118,26 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Me
 
 	s.mode = DefaultClearMode(typ)
 	if modeLabel != "" {
-		mode, err := ParseClearMode(modeValue)
+		mode, spec, err := parseClearMode(modeValue)
 		if err != nil {
-			if errors.Is(err, ErrWindowedClearMode) {
-				return nil, &ValidationError{Metric: id, Reason: fmt.Sprintf("windowed clearmode %q not supported yet", modeValue)}
-			}
 			return nil, &ValidationError{Metric: id, Err: err}
 		}
 		s.mode = mode
+		if spec != nil {
+			s.win = newWindow(*spec)
+		}
 	}
 	if m.TimestampMs != nil {
 		return nil, &ValidationError{Metric: id, Reason: "pushed metrics must not carry timestamps"}
 	}
 	if err := setValue(s, typ, m); err != nil {
 		return nil, &ValidationError{Metric: id, Err: err}
+	}
+	s.created = pushedCreated(typ, m) // the pushed created timestamp, if any (created.go)
+	if s.win != nil {
+		if err := checkWindowed(typ, s.value, modeValue); err != nil {
+			return nil, &ValidationError{Metric: id, Err: err}
+		}
 	}
 	return s, nil
 }

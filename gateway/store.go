@@ -25,6 +25,15 @@ type Store interface {
 	Push(ctx context.Context, groupLabels map[string]string, families []*dto.MetricFamily, replaceGroup bool) error
 	// Delete removes the group identified by groupLabels, if it exists.
 	Delete(groupLabels map[string]string)
+	// RecordFailure notes a rejected or failed push into the group identified
+	// by groupLabels at the store's clock, for push_failure_time_seconds. A
+	// group that does not exist is created to hold it (as in the
+	// Pushgateway).
+	RecordFailure(groupLabels map[string]string)
+	// Groups returns a snapshot of every group, sorted by grouping labels.
+	Groups() []GroupSnapshot
+	// Wipe removes every group.
+	Wipe()
 	// Gather returns every group's series, one MetricFamily per name with the
 	// series of all groups, families sorted by name and metrics by labels.
 	prometheus.Gatherer
@@ -39,6 +48,9 @@ type MemoryStore struct {
 	mu     sync.RWMutex
 	groups map[string]*group     // by labelsKey of the grouping labels
 	names  map[string]*nameEntry // family name → type, HELP, holders
+
+	ttl    time.Duration // expiry; 0 = off (see expiry.go)
+	oldest int64         // lower bound of the push times expiry looks at, unix ns; 0 = none
 }
 
 // StoreOptions configures a MemoryStore. The zero value is usable.
@@ -46,12 +58,18 @@ type StoreOptions struct {
 	// Now is the clock (windowed statistics, push times, expiry). Nil means
 	// time.Now; tests inject a fake clock.
 	Now func() time.Time
+	// TTL, when positive, removes series not pushed for longer than TTL, and
+	// groups left without series (see Sweep). 0 keeps everything.
+	TTL time.Duration
 }
 
 // group is the set of families pushed under one grouping key.
 type group struct {
 	labels   []labelPair // sorted; none for the root group
 	families map[string]*family
+	// Unix nanoseconds, 0 = none: last successful and failed push, and a
+	// lower bound of the push times that keep the group alive (expiry).
+	pushed, failed, oldest int64
 }
 
 // family is one family's series within a group, by labelsKey of the full
@@ -77,7 +95,7 @@ func NewMemoryStore(opts StoreOptions) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, groups: map[string]*group{}, names: map[string]*nameEntry{}}
+	return &MemoryStore{now: now, groups: map[string]*group{}, names: map[string]*nameEntry{}, ttl: opts.TTL}
 }
 
 // Push implements Store. Families are validated without the lock, then
@@ -89,6 +107,9 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 	if err != nil {
 		return err
 	}
+	if err := checkPushTimeNames(pushed); err != nil {
+		return err
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("push abandoned: %w", err)
 	}
@@ -96,6 +117,9 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	now := s.now()
+	// Expired series are neither checked against nor merged into.
+	s.sweepLocked(now)
 	g := s.groups[gkey] // nil when the group is new
 	if err := s.check(g, glabels, pushed); err != nil {
 		return err
@@ -107,7 +131,11 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 		g = &group{labels: glabels, families: make(map[string]*family, len(pushed))}
 		s.groups[gkey] = g
 	}
+	stampWindows(pushed, now) // the time windowed values enter their window
+	// Created times: first stored, or the pusher's (created.go).
+	stampCreated(g, pushed, now)
 	s.apply(g, pushed, replaceGroup)
+	s.touch(g, pushed, now)
 	if len(g.families) == 0 {
 		delete(s.groups, gkey)
 	}
@@ -167,7 +195,7 @@ func suffixClash(name string, typ dto.MetricType, typeOf func(string) (dto.Metri
 			}
 		}
 	}
-	return nil
+	return createdClash(name, typ, typeOf) // the OpenMetrics _created series (created.go)
 }
 
 func exposes(t dto.MetricType, suffix string) bool {
@@ -289,11 +317,14 @@ func (s *MemoryStore) Delete(groupLabels map[string]string) {
 // Gather implements prometheus.Gatherer: one MetricFamily per stored name
 // with the series of every group (clear mode labels are never stored), HELP
 // as last pushed, families sorted by name and metrics by label set. Histogram
-// counts are exposed as integers when they all are, else as floats. It never
-// fails.
+// counts are exposed as integers when they all are, else as floats. Every
+// group adds its push_time_seconds and push_failure_time_seconds sample;
+// expired series are swept first. It never fails.
 func (s *MemoryStore) Gather() ([]*dto.MetricFamily, error) {
+	s.Sweep()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	now := s.now() // windowed series expose their window's statistic at now
 	names := slices.Sorted(maps.Keys(s.names))
 	out := make([]*dto.MetricFamily, 0, len(names))
 	var all []*series
@@ -302,24 +333,32 @@ func (s *MemoryStore) Gather() ([]*dto.MetricFamily, error) {
 		all = all[:0]
 		for _, f := range e.holders {
 			for _, se := range f.series {
-				all = append(all, se)
+				if se = exposed(se, now); se != nil { // nil: an empty window
+					all = append(all, se)
+				}
 			}
 		}
 		if len(all) == 0 {
 			continue
 		}
 		slices.SortFunc(all, func(a, b *series) int { return compareLabels(a.labels, b.labels) })
-		mf := &dto.MetricFamily{Name: &name, Type: e.typ.Enum(), Metric: make([]*dto.Metric, len(all))}
-		if e.help != "" {
-			mf.Help = &e.help
+		mf := &dto.MetricFamily{Name: &name, Type: e.typ.Enum(), Help: &e.help, Metric: make([]*dto.Metric, len(all))}
+		if e.help == "" {
+			// Every family gets a HELP line: promtool check metrics (and
+			// Prometheus's metadata API) want one, and Gravel-style bodies
+			// often carry none.
+			mf.Help = &defaultHelp
 		}
 		for i, se := range all {
 			mf.Metric[i] = toMetric(e.typ, se)
 		}
 		out = append(out, mf)
 	}
-	return out, nil
+	return s.withPushTimes(out), nil
 }
+
+// defaultHelp is the HELP of a family pushed without one.
+var defaultHelp = "Pushed to the gateway without HELP."
 
 // toMetric renders a stored series. It copies every value, so the result
 // stays valid after the lock is released.
@@ -362,6 +401,7 @@ func toMetric(typ dto.MetricType, se *series) *dto.Metric {
 		}
 		m.Summary = sm
 	}
+	exposeCreated(m, typ, se) // created.go
 	return m
 }
 

@@ -1,0 +1,233 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// Created timestamps.
+//
+// A counter, histogram or summary series stored by the gateway has a created
+// time, exposed as the created timestamp of the scraped metric (the
+// OpenMetrics _created sample, the protobuf created_timestamp field), so that
+// Prometheus's created-timestamp handling sees when the stored series started
+// counting from zero:
+//
+//   - A series merged by aggregate is the gateway's own sum: its created time
+//     is when the gateway first stored it, whatever the pushers send. Later
+//     aggregates leave it alone (the sum never restarts while stored).
+//   - A series merged by replace or family holds the pusher's value, so it
+//     takes the pusher's created timestamp when the push carries one, and
+//     keeps the time the gateway first stored it otherwise.
+//   - A series dropped (PUT without its family, DELETE, family mode, expiry)
+//     starts afresh when pushed again.
+//
+// Gauge histograms, gauges and untyped series have no created time.
+//
+// Python's client writes each counter's, histogram's and summary's created
+// time in the text format as a separate gauge family X_created beside
+// counter X_total or histogram or summary X. Stored as gauges, they would be
+// the last pusher's start time next to a sum of many pushers (or, summed,
+// nonsense), and they clash with the _created samples the gateway exposes in
+// OpenMetrics. DecodeBody therefore drops such a gauge family when its
+// sibling is in the same push, taking its values as the sibling series'
+// created timestamps (which then count as above). Separately pushed, a family
+// whose name a stored family's _created sample would take is rejected, like
+// the _bucket/_count/_sum collisions.
+
+// pushedCreated returns the created timestamp m carries for type typ, zero if
+// none (or not a valid time).
+func pushedCreated(typ dto.MetricType, m *dto.Metric) time.Time {
+	var ts *timestamppb.Timestamp
+	switch typ {
+	case dto.MetricType_COUNTER:
+		ts = m.GetCounter().GetCreatedTimestamp()
+	case dto.MetricType_HISTOGRAM:
+		ts = m.GetHistogram().GetCreatedTimestamp()
+	case dto.MetricType_SUMMARY:
+		ts = m.GetSummary().GetCreatedTimestamp()
+	}
+	if ts == nil || ts.CheckValid() != nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// hasCreated reports whether series of type t have a created time.
+func hasCreated(t dto.MetricType) bool {
+	return t == dto.MetricType_COUNTER || t == dto.MetricType_HISTOGRAM || t == dto.MetricType_SUMMARY
+}
+
+// stampCreated sets each pushed series' created field to the created time it
+// will have once applied to g (see above). Before, it holds the pushed
+// created timestamp, if any. It must run under the store's lock, just before
+// apply.
+func stampCreated(g *group, pushed []*pushFamily, now time.Time) {
+	for _, pf := range pushed {
+		if !hasCreated(pf.typ) {
+			continue
+		}
+		var old *family
+		if g != nil {
+			old = g.families[pf.name]
+		}
+		for i, key := range pf.keys {
+			src := pf.series[i]
+			var prev time.Time
+			if old != nil {
+				if cur := old.series[key]; cur != nil {
+					prev = cur.created
+				}
+			}
+			switch {
+			case src.mode != ClearModeAggregate && !src.created.IsZero():
+				// The pusher's value, the pusher's start.
+			case !prev.IsZero():
+				src.created = prev
+			default:
+				src.created = now
+			}
+		}
+	}
+}
+
+// exposeCreated sets the created timestamp of m, rendered from se of type
+// typ.
+func exposeCreated(m *dto.Metric, typ dto.MetricType, se *series) {
+	if se.created.IsZero() {
+		return
+	}
+	ts := timestamppb.New(se.created)
+	switch typ {
+	case dto.MetricType_COUNTER:
+		if m.Counter != nil {
+			m.Counter.CreatedTimestamp = ts
+		}
+	case dto.MetricType_HISTOGRAM:
+		if m.Histogram != nil {
+			m.Histogram.CreatedTimestamp = ts
+		}
+	case dto.MetricType_SUMMARY:
+		if m.Summary != nil {
+			m.Summary.CreatedTimestamp = ts
+		}
+	}
+}
+
+// createdSibling returns the family whose created time a family named name
+// would restate (X_created → counter X_total, or histogram or summary X),
+// given a lookup of types by name.
+func createdSibling(name string, typeOf func(string) (dto.MetricType, bool)) (string, dto.MetricType, bool) {
+	base, ok := strings.CutSuffix(name, "_created")
+	if !ok || base == "" {
+		return "", 0, false
+	}
+	if t, ok := typeOf(base + "_total"); ok && t == dto.MetricType_COUNTER {
+		return base + "_total", t, true
+	}
+	if t, ok := typeOf(base); ok && (t == dto.MetricType_HISTOGRAM || t == dto.MetricType_SUMMARY || t == dto.MetricType_COUNTER) {
+		return base, t, true
+	}
+	return "", 0, false
+}
+
+// createdName is the name of the _created sample a family exposes in
+// OpenMetrics, "" if none.
+func createdName(name string, typ dto.MetricType) string {
+	if !hasCreated(typ) {
+		return ""
+	}
+	return strings.TrimSuffix(name, "_total") + "_created"
+}
+
+// createdClash rejects a new family name that would collide, in an
+// OpenMetrics scrape, with the _created sample of another family, or the
+// other way round.
+func createdClash(name string, typ dto.MetricType, typeOf func(string) (dto.MetricType, bool)) error {
+	if sib, st, ok := createdSibling(name, typeOf); ok && sib != name {
+		return &ValidationError{Metric: name, Reason: fmt.Sprintf("name collides with the _created series of %s %s", typeName(st), sib)}
+	}
+	if cn := createdName(name, typ); cn != "" && cn != name {
+		if _, ok := typeOf(cn); ok {
+			return &ValidationError{Metric: name, Reason: fmt.Sprintf("%s would expose %s, which is already a metric family", typeName(typ), cn)}
+		}
+	}
+	return nil
+}
+
+// foldCreatedGauges drops the gauge (or untyped) families X_created whose
+// counter X_total or histogram or summary X is in fams, setting each value
+// as the created timestamp of the sibling series with the same labels (when
+// that series has none yet and the value is a finite time).
+func foldCreatedGauges(fams []*dto.MetricFamily) []*dto.MetricFamily {
+	byName := make(map[string]*dto.MetricFamily, len(fams))
+	for _, mf := range fams {
+		byName[mf.GetName()] = mf
+	}
+	typeOf := func(n string) (dto.MetricType, bool) {
+		if mf := byName[n]; mf != nil {
+			return mf.GetType(), true
+		}
+		return 0, false
+	}
+	out := fams[:0]
+	for _, mf := range fams {
+		t := mf.GetType()
+		if t == dto.MetricType_GAUGE || t == dto.MetricType_UNTYPED {
+			if sib, st, ok := createdSibling(mf.GetName(), typeOf); ok {
+				setCreatedFrom(mf, byName[sib], st)
+				continue
+			}
+		}
+		out = append(out, mf)
+	}
+	return out
+}
+
+func setCreatedFrom(gauges, sib *dto.MetricFamily, st dto.MetricType) {
+	byLabels := make(map[string]*dto.Metric, len(sib.GetMetric()))
+	for _, m := range sib.GetMetric() {
+		byLabels[dtoLabelsKey(m)] = m
+	}
+	for _, g := range gauges.GetMetric() {
+		v := g.GetGauge().GetValue()
+		if g.Untyped != nil {
+			v = g.GetUntyped().GetValue()
+		}
+		m := byLabels[dtoLabelsKey(g)]
+		if m == nil || math.IsNaN(v) || math.IsInf(v, 0) {
+			continue
+		}
+		ts := secondsToTimestamp(v)
+		switch st {
+		case dto.MetricType_COUNTER:
+			if m.Counter != nil && m.Counter.CreatedTimestamp == nil {
+				m.Counter.CreatedTimestamp = ts
+			}
+		case dto.MetricType_HISTOGRAM:
+			if m.Histogram != nil && m.Histogram.CreatedTimestamp == nil {
+				m.Histogram.CreatedTimestamp = ts
+			}
+		case dto.MetricType_SUMMARY:
+			if m.Summary != nil && m.Summary.CreatedTimestamp == nil {
+				m.Summary.CreatedTimestamp = ts
+			}
+		}
+	}
+}
+
+// dtoLabelsKey identifies a pushed metric by its labels, in any order.
+func dtoLabelsKey(m *dto.Metric) string {
+	ls := make([]labelPair, 0, len(m.GetLabel()))
+	for _, l := range m.GetLabel() {
+		ls = append(ls, labelPair{l.GetName(), l.GetValue()})
+	}
+	slices.SortFunc(ls, func(a, b labelPair) int { return strings.Compare(a.name, b.name) })
+	return labelsKey(ls)
+}

@@ -1,0 +1,230 @@
+package gateway
+
+import (
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+)
+
+// Per-group push bookkeeping, exposed as the Pushgateway does: one gauge
+// sample per group, labelled with the group's grouping labels.
+const (
+	PushTimeMetric        = "push_time_seconds"
+	PushFailureTimeMetric = "push_failure_time_seconds"
+
+	pushTimeHelp        = "Last Unix time when changing this group in the Pushgateway succeeded."
+	pushFailureTimeHelp = "Last Unix time when changing this group in the Pushgateway failed."
+)
+
+// GroupSnapshot is a copy of one group's state, for the JSON API and the
+// status page.
+type GroupSnapshot struct {
+	Labels      map[string]string // grouping labels; empty for the root group
+	LastPush    time.Time         // last successful push; zero if none
+	LastFailure time.Time         // last failed push; zero if none
+	Families    []FamilySnapshot  // sorted by name; push time gauges not included
+}
+
+// LastPushSuccessful reports whether the group's last push succeeded: no
+// failure is recorded later than the last success (the Pushgateway's rule).
+func (g GroupSnapshot) LastPushSuccessful() bool { return !g.LastFailure.After(g.LastPush) }
+
+// FamilySnapshot is one family of a group.
+type FamilySnapshot struct {
+	Family   *dto.MetricFamily // the group's series of the family, sorted by labels
+	LastPush time.Time         // latest push that touched any of these series
+}
+
+// checkPushTimeNames rejects pushed families named like the per-group push
+// time gauges: the gateway owns those names. (The Pushgateway silently
+// overwrites them; a 400 naming the metric is clearer.)
+func checkPushTimeNames(pushed []*pushFamily) error {
+	for _, pf := range pushed {
+		if pf.name == PushTimeMetric || pf.name == PushFailureTimeMetric {
+			return &ValidationError{Metric: pf.name, Reason: "name is reserved for the gateway's per-group push time gauge"}
+		}
+	}
+	return nil
+}
+
+// touch records a successful push into g at now: the group's push time and
+// the push time of every series the push mentioned. Called under the write
+// lock after apply.
+func (s *MemoryStore) touch(g *group, pushed []*pushFamily, now time.Time) {
+	ns := now.UnixNano()
+	for _, pf := range pushed {
+		f := g.families[pf.name]
+		if f == nil {
+			continue
+		}
+		for _, key := range pf.keys {
+			if se := f.series[key]; se != nil {
+				se.pushed = ns
+			}
+		}
+	}
+	g.pushed = ns
+	g.oldest = minTime(g.oldest, ns)
+	s.oldest = minTime(s.oldest, ns)
+}
+
+// RecordFailure implements Store. Like the Pushgateway, a failure into a
+// group that does not exist creates it, with only its push time gauges.
+func (s *MemoryStore) RecordFailure(groupLabels map[string]string) {
+	glabels := sortedLabels(groupLabels)
+	gkey := labelsKey(glabels)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ns := s.now().UnixNano()
+	g := s.groups[gkey]
+	if g == nil {
+		g = &group{labels: glabels, families: map[string]*family{}}
+		s.groups[gkey] = g
+	}
+	g.failed = ns
+	if len(g.families) == 0 {
+		// A group without series lives by its failure time (expiry).
+		g.oldest = minTime(g.oldest, ns)
+		s.oldest = minTime(s.oldest, ns)
+	}
+}
+
+// Wipe implements Store.
+func (s *MemoryStore) Wipe() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups = map[string]*group{}
+	s.names = map[string]*nameEntry{}
+	s.oldest = 0
+}
+
+// withPushTimes adds the push_time_seconds and push_failure_time_seconds
+// families (one sample per group) to out, which is sorted by name, and keeps
+// it sorted. Called under the read lock.
+func (s *MemoryStore) withPushTimes(out []*dto.MetricFamily) []*dto.MetricFamily {
+	if len(s.groups) == 0 {
+		return out
+	}
+	groups := slices.SortedFunc(maps.Values(s.groups), func(a, b *group) int { return compareLabels(a.labels, b.labels) })
+	ok := &dto.MetricFamily{Name: new(PushTimeMetric), Help: new(pushTimeHelp), Type: dto.MetricType_GAUGE.Enum()}
+	failed := &dto.MetricFamily{Name: new(PushFailureTimeMetric), Help: new(pushFailureTimeHelp), Type: dto.MetricType_GAUGE.Enum()}
+	for _, g := range groups {
+		ok.Metric = append(ok.Metric, timeGauge(g.labels, g.pushed))
+		failed.Metric = append(failed.Metric, timeGauge(g.labels, g.failed))
+	}
+	out = append(out, ok, failed)
+	slices.SortStableFunc(out, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	return out
+}
+
+func timeGauge(labels []labelPair, ns int64) *dto.Metric {
+	m := &dto.Metric{Label: make([]*dto.LabelPair, len(labels)), Gauge: &dto.Gauge{Value: new(unixSeconds(ns))}}
+	for i, l := range labels {
+		m.Label[i] = &dto.LabelPair{Name: new(l.name), Value: new(l.value)}
+	}
+	return m
+}
+
+// unixSeconds converts unix nanoseconds to the gauge value, 0 for none.
+func unixSeconds(ns int64) float64 {
+	if ns == 0 {
+		return 0
+	}
+	return float64(ns) / 1e9
+}
+
+// timeOf converts unix nanoseconds to a time, the zero time for none.
+func timeOf(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns).UTC()
+}
+
+// minTime returns the smaller of two unix-nano times, 0 meaning none.
+func minTime(a, b int64) int64 {
+	if a == 0 || (b != 0 && b < a) {
+		return b
+	}
+	return a
+}
+
+// Groups implements Store: every group, sorted by grouping labels, with its
+// live series (expired ones are swept first).
+func (s *MemoryStore) Groups() []GroupSnapshot {
+	s.Sweep()
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	now := s.now()
+	groups := slices.SortedFunc(maps.Values(s.groups), func(a, b *group) int { return compareLabels(a.labels, b.labels) })
+	out := make([]GroupSnapshot, 0, len(groups))
+	for _, g := range groups {
+		gs := GroupSnapshot{
+			Labels:      make(map[string]string, len(g.labels)),
+			LastPush:    timeOf(g.pushed),
+			LastFailure: timeOf(g.failed),
+			Families:    make([]FamilySnapshot, 0, len(g.families)),
+		}
+		for _, l := range g.labels {
+			gs.Labels[l.name] = l.value
+		}
+		for _, name := range slices.Sorted(maps.Keys(g.families)) {
+			e := s.names[name]
+			if e == nil {
+				continue // cannot happen: names holds every stored family
+			}
+			// As Gather exposes them: windowed series by their statistic now,
+			// created timestamps kept.
+			var all []*series
+			var last int64
+			for _, se := range g.families[name].series {
+				last = max(last, se.pushed)
+				if x := exposed(se, now); x != nil {
+					all = append(all, x)
+				}
+			}
+			if len(all) == 0 {
+				continue
+			}
+			slices.SortFunc(all, func(a, b *series) int { return compareLabels(a.labels, b.labels) })
+			mf := &dto.MetricFamily{Name: new(name), Type: e.typ.Enum(), Metric: make([]*dto.Metric, len(all))}
+			if e.help != "" {
+				mf.Help = new(e.help)
+			}
+			for i, se := range all {
+				mf.Metric[i] = toMetric(e.typ, se)
+				exposeCreated(mf.Metric[i], e.typ, se)
+			}
+			gs.Families = append(gs.Families, FamilySnapshot{Family: mf, LastPush: timeOf(last)})
+		}
+		out = append(out, gs)
+	}
+	return out
+}
+
+// String renders grouping labels for logs and the status page: {job="x"}.
+func (g GroupSnapshot) String() string {
+	return labelString(sortedLabels(g.Labels))
+}
+
+// recordPushFailure records a failed PUT or POST into the group of r's
+// path, if the path names a valid group: every answer other than 2xx to a
+// push (400, 413, 415, 5xx) counts, parse errors included.
+func (g *Gateway) recordPushFailure(r *http.Request) {
+	if r.Method != http.MethodPut && r.Method != http.MethodPost {
+		return
+	}
+	grouping, ok := strings.CutPrefix(r.URL.EscapedPath(), "/metrics")
+	if !ok || (grouping != "" && !strings.HasPrefix(grouping, "/")) {
+		return
+	}
+	labels, err := ParseGroupingPath(grouping)
+	if err != nil {
+		return
+	}
+	g.store.RecordFailure(labels)
+}

@@ -1,0 +1,511 @@
+package gateway
+
+import (
+	"context"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+)
+
+func TestParseWindowGrammar(t *testing.T) {
+	valid := []struct {
+		v    string
+		want windowSpec
+	}{
+		{"mean5m", windowSpec{statMean, 0, 5 * time.Minute}},
+		{"mean_5m", windowSpec{statMean, 0, 5 * time.Minute}},
+		{"mean300s", windowSpec{statMean, 0, 5 * time.Minute}},
+		{"sum30s", windowSpec{statSum, 0, 30 * time.Second}},
+		{"sum_30s", windowSpec{statSum, 0, 30 * time.Second}},
+		{"min1h", windowSpec{statMin, 0, time.Hour}},
+		{"max1h", windowSpec{statMax, 0, time.Hour}},
+		{"max_1h30m", windowSpec{statMax, 0, 90 * time.Minute}},
+		{"median30s", windowSpec{statQuantile, 0.5, 30 * time.Second}},
+		{"median_30s", windowSpec{statQuantile, 0.5, 30 * time.Second}},
+		{"count1d", windowSpec{statCount, 0, 24 * time.Hour}},
+		{"count500ms", windowSpec{statCount, 0, 500 * time.Millisecond}},
+		{"mean7d", windowSpec{statMean, 0, 7 * 24 * time.Hour}},
+		{"mean1w", windowSpec{statMean, 0, 7 * 24 * time.Hour}},
+		{"p99_5m", windowSpec{statQuantile, 0.99, 5 * time.Minute}},
+		{"p99.9_1h", windowSpec{statQuantile, 99.9 / 100, time.Hour}},
+		{"p0_5m", windowSpec{statQuantile, 0, 5 * time.Minute}},
+		{"p100_5m", windowSpec{statQuantile, 1, 5 * time.Minute}},
+		{"p50_1m", windowSpec{statQuantile, 0.5, time.Minute}},
+	}
+	for _, tc := range valid {
+		mode, spec, err := parseClearMode(tc.v)
+		if err != nil || mode != ClearModeWindowed || spec == nil || *spec != tc.want {
+			t.Errorf("parseClearMode(%q) = %v, %+v, %v; want windowed %+v", tc.v, mode, spec, err, tc.want)
+		}
+	}
+	// The plain modes are not windows.
+	for _, v := range []string{"sum", "aggregate", "replace", "family", "info"} {
+		if mode, spec, err := parseClearMode(v); err != nil || spec != nil || mode == ClearModeWindowed {
+			t.Errorf("parseClearMode(%q) = %v, %v, %v; want a plain mode", v, mode, spec, err)
+		}
+	}
+	malformed := []struct{ v, reason string }{
+		{"p99x5m", "underscore"},
+		{"p995m", "underscore"},
+		{"p99.5m", "underscore"},
+		{"p99_", "Prometheus duration"},
+		{"p101_5m", "outside [0, 100]"},
+		{"p100.5_5m", "outside [0, 100]"},
+		{"p9.9.9_5m", "not a number"},
+		{"p99._5m", "not a number"},
+		{"mean0s", "greater than 0"},
+		{"mean0", "greater than 0"},
+		{"mean5", "Prometheus duration"},
+		{"meanfoo", "Prometheus duration"},
+		{"mean_", "Prometheus duration"},
+		{"mean__5m", "Prometheus duration"},
+		{"mean1.5h", "Prometheus duration"},
+		{"mean5M", "Prometheus duration"},
+		{"mean-5m", "Prometheus duration"},
+		{"mean8d", "exceeds the maximum 7d"},
+		{"max1y", "exceeds the maximum 7d"},
+		{"summary", "Prometheus duration"},
+	}
+	for _, tc := range malformed {
+		_, _, err := parseClearMode(tc.v)
+		if err == nil || !strings.Contains(err.Error(), `"`+tc.v+`"`) || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("parseClearMode(%q) = %v; want an error naming it and saying %q", tc.v, err, tc.reason)
+		}
+	}
+	// Not windowed at all: unknown modes, still named.
+	for _, v := range []string{"avg5m", "stddev5m", "Mean5m", "p_5m", "5m", "mean"} {
+		_, _, err := parseClearMode(v)
+		if err == nil || !strings.Contains(err.Error(), "unknown clearmode") || !strings.Contains(err.Error(), `"`+v+`"`) {
+			t.Errorf("parseClearMode(%q) = %v; want an unknown-mode error naming it", v, err)
+		}
+	}
+}
+
+// testData: sorted 1 1 2 3 4 5 6 9.
+var testData = []float64{3, 1, 4, 1, 5, 9, 2, 6}
+
+func TestWindowStatisticsExact(t *testing.T) {
+	tests := []struct {
+		mode string
+		want float64
+	}{
+		{"count5m", 8},
+		{"sum5m", 31},
+		{"mean5m", 31.0 / 8},
+		{"min5m", 1},
+		{"max5m", 9},
+		{"median5m", 3.5}, // h = 3.5: 3 + 0.5·(4-3)
+		{"p50_5m", 3.5},
+		{"p0_5m", 1},
+		{"p100_5m", 9},
+		{"p25_5m", 1.75},    // h = 1.75: 1 + 0.75·(2-1)
+		{"p90_5m", 6.9},     // h = 6.3: 6 + 0.3·(9-6)
+		{"p99.9_5m", 8.979}, // h = 6.993: 6 + 0.993·3
+		{"p12.5_5m", 1.0},   // h = 0.875: 1 + 0.875·(1-1)
+		{"p75_5m", 5.25},    // h = 5.25: 5 + 0.25·(6-5)
+	}
+	t0 := time.Unix(1_700_000_000, 0).UnixNano()
+	for _, tc := range tests {
+		_, spec, err := parseClearMode(tc.mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := newWindow(*spec)
+		for i, v := range testData {
+			w.add(t0+int64(i)*int64(time.Second), v)
+		}
+		got, ok := w.stat(t0 + 10*int64(time.Second))
+		if !ok || math.Abs(got-tc.want) > 1e-12 {
+			t.Errorf("%s over %v = %v, %v; want %v", tc.mode, testData, got, ok, tc.want)
+		}
+	}
+}
+
+// A single value and negative values.
+func TestWindowStatisticsEdgeCases(t *testing.T) {
+	w := newWindow(windowSpec{statQuantile, 0.99, time.Minute})
+	w.add(0, -7)
+	if got, ok := w.stat(1); !ok || got != -7 {
+		t.Errorf("p99 of one value = %v, %v; want -7", got, ok)
+	}
+	w.add(1, -1)
+	if got, _ := w.stat(2); math.Abs(got-(-1.06)) > 1e-12 { // -7 + 0.99·6
+		t.Errorf("p99 of {-7, -1} = %v, want -1.06", got)
+	}
+	m := newWindow(windowSpec{statMean, 0, time.Minute})
+	if _, ok := m.stat(0); ok {
+		t.Error("an empty window has a statistic")
+	}
+}
+
+// Values leave exactly when they age out: a value pushed at t is in the
+// window at now iff now-length < t, i.e. during [t, t+length).
+func TestWindowSlidingEviction(t *testing.T) {
+	const L = int64(5 * time.Minute)
+	w := newWindow(windowSpec{statSum, 0, 5 * time.Minute})
+	w.add(0, 1)
+	w.add(int64(time.Minute), 10)
+	w.add(int64(2*time.Minute), 100)
+	for _, tc := range []struct {
+		at   int64
+		want float64
+	}{
+		{0, 111}, // the clock stepped back: nothing leaves
+		{L - 1, 111},
+		{L, 110},
+		{L + int64(time.Minute) - 1, 110},
+		{L + int64(time.Minute), 100},
+		{L + int64(2*time.Minute) - 1, 100},
+	} {
+		if got, ok := w.stat(tc.at); !ok || got != tc.want {
+			t.Errorf("sum at %v = %v, %v; want %v", time.Duration(tc.at), got, ok, tc.want)
+		}
+	}
+	if got, ok := w.stat(L + int64(2*time.Minute)); ok {
+		t.Errorf("sum after the last value aged out = %v, want an empty window", got)
+	}
+	if w.ring != nil || w.n != 0 {
+		t.Errorf("an emptied window keeps its ring (%d slots, %d values)", len(w.ring), w.n)
+	}
+	// Pushing again starts from the new value only.
+	w.add(L+int64(3*time.Minute), 5)
+	if got, _ := w.stat(L + int64(3*time.Minute)); got != 5 {
+		t.Errorf("sum after a new push = %v, want 5", got)
+	}
+}
+
+// A clock stepping back does not reorder values: an older time counts as the
+// newest value's.
+func TestWindowClockStepsBack(t *testing.T) {
+	w := newWindow(windowSpec{statCount, 0, time.Minute})
+	w.add(int64(time.Minute), 1)
+	w.add(0, 2) // taken as pushed at 1m
+	if got, _ := w.stat(int64(2*time.Minute) - 1); got != 2 {
+		t.Errorf("count = %v, want 2", got)
+	}
+	if _, ok := w.stat(int64(2 * time.Minute)); ok {
+		t.Error("values outlived their window")
+	}
+}
+
+func TestSelectK(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	gens := map[string]func(i, n int) float64{
+		"random":     func(int, int) float64 { return r.NormFloat64() },
+		"sorted":     func(i, _ int) float64 { return float64(i) },
+		"reversed":   func(i, n int) float64 { return float64(n - i) },
+		"few values": func(int, int) float64 { return float64(r.IntN(3)) },
+		"organ pipe": func(i, n int) float64 { return float64(min(i, n-i)) },
+	}
+	for name, gen := range gens {
+		for _, n := range []int{1, 2, 3, 10, 1001} {
+			xs := make([]float64, n)
+			for i := range xs {
+				xs[i] = gen(i, n)
+			}
+			sorted := slices.Sorted(slices.Values(xs))
+			for _, k := range []int{0, n / 3, n / 2, n - 1} {
+				a := slices.Clone(xs)
+				if got := selectK(a, k); got != sorted[k] {
+					t.Fatalf("%s n=%d: selectK(k=%d) = %v, want %v", name, n, k, got, sorted[k])
+				}
+				if slices.Max(a[:k+1]) != a[k] || slices.Min(a[k:]) != a[k] {
+					t.Fatalf("%s n=%d k=%d: not partitioned around a[k]", name, n, k)
+				}
+			}
+		}
+	}
+}
+
+// exactQuantile is the reference estimator: numpy's default "linear" method.
+func exactQuantile(xs []float64, q float64) float64 {
+	s := slices.Sorted(slices.Values(xs))
+	h := q * float64(len(s)-1)
+	k := int(math.Floor(h))
+	if k+1 >= len(s) {
+		return s[k]
+	}
+	return s[k] + (h-float64(k))*(s[k+1]-s[k])
+}
+
+// Up to windowExactValues values a window is exact, percentiles included.
+func TestWindowExactUpToCap(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	w := newWindow(windowSpec{statQuantile, 0.99, time.Hour})
+	xs := make([]float64, windowExactValues)
+	for i := range xs {
+		xs[i] = math.Exp(r.NormFloat64())
+		w.add(int64(i), xs[i])
+	}
+	if len(w.slices) != 0 {
+		t.Fatalf("%d values made %d slices", len(xs), len(w.slices))
+	}
+	got, _ := w.stat(int64(len(xs)))
+	if want := exactQuantile(xs, 0.99); got != want {
+		t.Errorf("p99 of %d values = %v, want exactly %v", len(xs), got, want)
+	}
+}
+
+// Beyond windowExactValues memory stays bounded and every statistic stays
+// within its documented accuracy.
+func TestWindowBoundedBeyondCap(t *testing.T) {
+	const (
+		pushes = 100_000
+		length = 5 * time.Minute
+		step   = int64(time.Millisecond) // 100,000 pushes in 100s: all in the window
+	)
+	dists := map[string]func(r *rand.Rand) float64{
+		"lognormal":  func(r *rand.Rand) float64 { return math.Exp(2 * r.NormFloat64()) },
+		"uniform":    func(r *rand.Rand) float64 { return r.Float64() * 1000 },
+		"mixed sign": func(r *rand.Rand) float64 { return math.Round(r.NormFloat64()*100) / 10 },
+		"negative":   func(r *rand.Rand) float64 { return -1 - r.ExpFloat64()*50 },
+	}
+	for name, dist := range dists {
+		t.Run(name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(7, 8))
+			ws := map[windowStat]*window{}
+			for _, st := range []windowStat{statMean, statSum, statMin, statMax, statCount} {
+				ws[st] = newWindow(windowSpec{st, 0.99, length})
+			}
+			qs := []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1}
+			pw := map[float64]*window{}
+			all := []*window{}
+			for _, q := range qs {
+				pw[q] = newWindow(windowSpec{statQuantile, q, length})
+				all = append(all, pw[q])
+			}
+			for _, w := range ws {
+				all = append(all, w)
+			}
+			vals := make([]float64, pushes)
+			for i := range vals {
+				vals[i] = dist(r)
+				for _, w := range all {
+					w.add(int64(i)*step, vals[i])
+				}
+				if i%997 == 0 {
+					for _, w := range all {
+						checkBounded(t, w)
+					}
+				}
+			}
+			for _, w := range all {
+				checkBounded(t, w)
+			}
+			now := int64(pushes) * step
+			stat := func(w *window) float64 {
+				v, ok := w.stat(now)
+				if !ok {
+					t.Fatal("empty window")
+				}
+				return v
+			}
+			sum := 0.0
+			for _, v := range vals {
+				sum += v
+			}
+			if got := stat(ws[statCount]); got != pushes {
+				t.Errorf("count = %v, want %d", got, pushes)
+			}
+			if got := stat(ws[statSum]); math.Abs(got-sum) > 1e-9*math.Abs(sum)+1e-9 {
+				t.Errorf("sum = %v, want %v", got, sum)
+			}
+			if got := stat(ws[statMean]); math.Abs(got-sum/pushes) > 1e-9*math.Abs(sum/pushes)+1e-9 {
+				t.Errorf("mean = %v, want %v", got, sum/pushes)
+			}
+			if got := stat(ws[statMin]); got != slices.Min(vals) {
+				t.Errorf("min = %v, want %v", got, slices.Min(vals))
+			}
+			if got := stat(ws[statMax]); got != slices.Max(vals) {
+				t.Errorf("max = %v, want %v", got, slices.Max(vals))
+			}
+			for _, q := range qs {
+				got, want := stat(pw[q]), exactQuantile(vals, q)
+				if math.Abs(got-want) > sketchAlpha*math.Abs(want)+1e-12 {
+					t.Errorf("p%v = %v, want %v within %v%%", 100*q, got, want, 100*sketchAlpha)
+				}
+			}
+		})
+	}
+}
+
+func checkBounded(t *testing.T, w *window) {
+	t.Helper()
+	if w.n > windowExactValues || len(w.ring) > windowExactValues {
+		t.Fatalf("%d raw values in %d slots, cap %d", w.n, len(w.ring), windowExactValues)
+	}
+	if len(w.slices) > windowSlices+1 {
+		t.Fatalf("%d slices, cap %d", len(w.slices), windowSlices+1)
+	}
+	for _, sl := range w.slices {
+		if sl.sk != nil && (len(sl.sk.pos.counts) > sketchMaxBins || len(sl.sk.neg.counts) > sketchMaxBins) {
+			t.Fatalf("slice sketch with %d+%d bins, cap %d", len(sl.sk.pos.counts), len(sl.sk.neg.counts), sketchMaxBins)
+		}
+	}
+}
+
+// Beyond the cap, values leave the window with slice granularity: the count
+// lies between the exact count and the count over one slice width more.
+func TestWindowEvictionBeyondCap(t *testing.T) {
+	const (
+		length = time.Minute
+		step   = int64(time.Millisecond)
+		pushes = 3 * 60_000 // three window lengths at 1000/s: 60,000 in a window
+	)
+	w := newWindow(windowSpec{statCount, 0, length})
+	width := w.sliceWidth()
+	for i := range pushes {
+		w.add(int64(i)*step, 1)
+		checkBounded(t, w)
+	}
+	last := int64(pushes-1) * step
+	for _, now := range []int64{last, last + width/2, last + int64(length)/2, last + int64(length) - width - 1, last + int64(length) - 1} {
+		exact := func(from int64) float64 { // values pushed at t > from
+			first := max(from/step+1, 0)
+			return float64(max(int64(pushes)-first, 0))
+		}
+		lo, hi := exact(now-int64(length)), exact(now-int64(length)-width)
+		got, ok := w.stat(now)
+		if !ok || got < lo || got > hi {
+			t.Errorf("count at last+%v = %v, want within [%v, %v]", time.Duration(now-last), got, lo, hi)
+		}
+		checkBounded(t, w)
+	}
+	if got, ok := w.stat(last + int64(length)); ok {
+		t.Errorf("count after every value aged out = %v, want an empty window", got)
+	}
+}
+
+func TestSketchRelativeAccuracy(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for range 100_000 {
+		v := math.Exp(r.NormFloat64()*10) * float64(1-2*r.IntN(2))
+		var s sketch
+		s.add(v)
+		if got := s.valueAt(0); math.Abs(got-v) > (sketchAlpha+1e-12)*math.Abs(v) {
+			t.Fatalf("sketch of %v reads %v", v, got)
+		}
+	}
+	var s sketch
+	s.add(0)
+	if s.valueAt(0) != 0 || s.count() != 1 {
+		t.Errorf("zero: %v, count %d", s.valueAt(0), s.count())
+	}
+}
+
+// Values more than γ^(sketchMaxBins-1) below the largest are collapsed into the
+// lowest kept bin, and the bin count stays bounded.
+func TestSketchCollapse(t *testing.T) {
+	var s sketch
+	for e := -300; e <= 300; e++ {
+		s.add(math.Pow(10, float64(e)))
+	}
+	if len(s.pos.counts) > sketchMaxBins {
+		t.Fatalf("%d bins, cap %d", len(s.pos.counts), sketchMaxBins)
+	}
+	if s.count() != 601 {
+		t.Fatalf("count %d, want 601", s.count())
+	}
+	if got := s.valueAt(600); math.Abs(got-1e300) > sketchAlpha*1e300 {
+		t.Errorf("largest = %v, want 1e300", got)
+	}
+	// 1e292 is within γ^1023 ≈ 7.7e8 of 1e300: still accurate.
+	if got := s.valueAt(592); math.Abs(got-1e292) > sketchAlpha*1e292 {
+		t.Errorf("1e292 reads %v", got)
+	}
+}
+
+// Memory of a pushed-then-stopped burst is released as the window empties.
+func TestWindowReleasesMemory(t *testing.T) {
+	w := newWindow(windowSpec{statMax, 0, time.Minute})
+	for i := range 50_000 {
+		w.add(int64(i), float64(i))
+	}
+	if len(w.slices) == 0 || w.n != windowExactValues {
+		t.Fatalf("burst: %d raw, %d slices", w.n, len(w.slices))
+	}
+	w.stat(int64(time.Minute) + 50_000)
+	if w.ring != nil || w.slices != nil && len(w.slices) != 0 {
+		t.Errorf("an emptied window keeps %d slots and %d slices", len(w.ring), len(w.slices))
+	}
+}
+
+func windowedGauge(name, mode string, v float64) *dto.MetricFamily {
+	return &dto.MetricFamily{
+		Name: proto.String(name), Type: dto.MetricType_GAUGE.Enum(),
+		Metric: []*dto.Metric{{
+			Label: []*dto.LabelPair{{Name: proto.String(ClearModeLabel), Value: proto.String(mode)}},
+			Gauge: &dto.Gauge{Value: proto.Float64(v)},
+		}},
+	}
+}
+
+// BenchmarkWindowPush pushes one windowed value per op into a store whose
+// window already holds windowExactValues values (every push folds one).
+func BenchmarkWindowPush(b *testing.B) {
+	for _, mode := range []string{"mean5m", "p99_5m"} {
+		b.Run(mode, func(b *testing.B) {
+			var now int64
+			s := NewMemoryStore(StoreOptions{Now: func() time.Time { return time.Unix(0, now) }})
+			ctx := context.Background()
+			grp := map[string]string{"job": "bench"}
+			for i := range windowExactValues {
+				now = int64(i) * int64(time.Millisecond)
+				if err := s.Push(ctx, grp, []*dto.MetricFamily{windowedGauge("w", mode, float64(i))}, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			fams := make([]*dto.MetricFamily, 1024)
+			for i := range fams {
+				fams[i] = windowedGauge("w", mode, float64(i))
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				now += int64(time.Millisecond)
+				if err := s.Push(ctx, grp, fams[i%len(fams):i%len(fams)+1], false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWindowGather gathers one windowed series of windowExactValues
+// values (exact) per op; the folded cases hold 10 times as many (the newest
+// windowExactValues raw, the rest in slices).
+func BenchmarkWindowGather(b *testing.B) {
+	for _, bc := range []struct {
+		mode   string
+		values int
+	}{{"mean5m", windowExactValues}, {"max5m", windowExactValues}, {"p99_5m", windowExactValues}, {"mean5m", 10 * windowExactValues}, {"p99_5m", 10 * windowExactValues}} {
+		name, mode := bc.mode, bc.mode
+		if bc.values > windowExactValues {
+			name += "_folded"
+		}
+		b.Run(name, func(b *testing.B) {
+			var now int64
+			s := NewMemoryStore(StoreOptions{Now: func() time.Time { return time.Unix(0, now) }})
+			r := rand.New(rand.NewPCG(1, 1))
+			for i := range bc.values {
+				now = int64(i) * int64(time.Millisecond)
+				if err := s.Push(context.Background(), map[string]string{"job": "bench"}, []*dto.MetricFamily{windowedGauge("w", mode, r.Float64())}, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := s.Gather(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
