@@ -7,7 +7,7 @@ BIN       := bin
 GOFLAGS_BUILD := -trimpath -ldflags="-s -w"
 SCENARIO  ?= testdata/cold-start-four-invocations.json
 
-.PHONY: all build demo test vet fmt bench clean
+.PHONY: all build demo test test-deps vet fmt bench clean
 
 all: build
 
@@ -32,6 +32,11 @@ demo: build
 test:
 	$(GO) vet ./...
 	$(GO) test -race -count=1 ./...
+
+# Installs the compatibility suite's tools (Debian packages need root; npm
+# packages from compat/node/package-lock.json). .ci/run does this too.
+test-deps:
+	bash .ci/install-test-deps
 
 fmt:
 	gofmt -l -w .
