@@ -3,6 +3,7 @@ module github.com/prometheus-lambda/prometheus-lambda
 go 1.26.0
 
 require (
+	github.com/DataDog/sketches-go v1.4.8
 	github.com/alecthomas/kingpin/v2 v2.4.0
 	github.com/aws/aws-sdk-go-v2/config v1.33.15
 	github.com/aws/aws-sdk-go-v2/service/secretsmanager v1.50.10

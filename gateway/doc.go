@@ -78,16 +78,20 @@
 // statistic is exact while the window holds at most 10,000 values. Beyond,
 // the older values are folded into time slices of length/60 (at most 61 per
 // window), each keeping count, sum, min and max, and for percentile modes a
-// log-bucketed sketch (after DDSketch) of relative accuracy 1% with at most
-// 1024 buckets per sign. Whatever the push rate, a window thus holds at most
-// 10,000 raw values (160 KB) and 61 slices of 56 bytes, plus for percentile
-// modes a sketch of at most 16 KB each (a few KB for values spanning a few
+// DDSketch (github.com/DataDog/sketches-go, the reference implementation:
+// logarithmic mapping, collapsing-lowest dense stores) of relative accuracy
+// 1% with at most 1024 bins per sign. Whatever the push rate, a window thus
+// holds at most 10,000 raw values (160 KB) and 61 slices of 56 bytes, plus
+// for percentile modes a sketch of at most about 21 KB each (1024 bins of 8
+// bytes per sign and spare capacity; a few KB for values spanning a few
 // decades). While slices are in use: a folded value leaves the window when
 // the newest value of its slice does, so up to length/60 late; count, sum,
-// mean, min and max are exact over the values then covered; a percentile
-// interpolates between the values at its two ranks each read within 1%
-// relative error (for magnitudes within a factor 7·10⁸ of the largest of the
-// same sign in their slice; smaller ones are read as that bound) and is
+// mean, min and max are exact over the values then covered; a percentile is
+// estimated from one sketch merging the slices' and the raw values,
+// interpolating between the values at its two ranks, each read within 1%
+// relative error (DDSketch's guarantee, for magnitudes within a factor 7·10⁸
+// of the largest of the same sign in the window; smaller ones are read as
+// that bound, and magnitudes above about 1.27·10³⁰⁸ count as that), and is
 // never outside [min, max]. Once the folded values have aged out the window
 // is exact again.
 //

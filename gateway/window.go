@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 )
@@ -33,6 +34,11 @@ const (
 	windowSlices = 60
 	// windowMinRing is the smallest raw ring allocated.
 	windowMinRing = 4
+	// sketchAlpha is the relative accuracy of the percentile sketches.
+	sketchAlpha = 0.01
+	// sketchMaxBins is the most bins a sketch keeps per sign; beyond, its
+	// lowest bins are collapsed.
+	sketchMaxBins = 1024
 )
 
 // windowStat is the statistic a windowed clear mode exposes.
@@ -156,7 +162,7 @@ type windowSlice struct {
 	key, newest   int64 // newest: time of its newest value
 	count         uint64
 	sum, min, max float64
-	sk            *sketch // percentile modes only
+	sk            *ddsketch.DDSketch // percentile modes only
 }
 
 func newWindow(spec windowSpec) *window {
@@ -285,7 +291,7 @@ func (w *window) fold() {
 	if k := len(w.slices); k == 0 || w.slices[k-1].key != key {
 		sl := windowSlice{key: key, min: p.v, max: p.v}
 		if w.spec.stat == statQuantile {
-			sl.sk = &sketch{}
+			sl.sk = newSketch()
 		}
 		w.slices = append(w.slices, sl)
 	}
@@ -296,7 +302,7 @@ func (w *window) fold() {
 	sl.min = min(sl.min, p.v)
 	sl.max = max(sl.max, p.v)
 	if sl.sk != nil {
-		sl.sk.add(p.v)
+		sketchAdd(sl.sk, p.v)
 	}
 }
 
@@ -456,16 +462,62 @@ func selectK(a []float64, k int) float64 {
 // with the same interpolation as quantileExact, reading the ranks from one
 // sketch of all of them; the result is clamped to the exact [lo, hi].
 func (w *window) quantileSketch(count uint64, lo, hi float64) float64 {
-	var sk sketch
+	sk := newSketch()
 	for i := range w.slices {
-		sk.merge(w.slices[i].sk)
+		// Cannot fail: every sketch has the same index mapping.
+		_ = sk.MergeWith(w.slices[i].sk)
 	}
-	w.each(sk.add)
+	w.each(func(v float64) { sketchAdd(sk, v) })
 	h := w.spec.q * float64(count-1)
 	k := uint64(h)
-	v := sk.valueAt(k)
+	v := sketchValueAt(sk, k)
 	if frac := h - float64(k); frac > 0 && k+1 < count {
-		v += frac * (sk.valueAt(k+1) - v)
+		v += frac * (sketchValueAt(sk, k+1) - v)
 	}
 	return min(max(v, lo), hi)
+}
+
+// newSketch returns an empty DDSketch (github.com/DataDog/sketches-go) of
+// relative accuracy sketchAlpha: a value v ≠ 0 counts in the bin
+// ⌊log_γ |v|⌋ of its sign, γ = (1+α)/(1−α), and is read back within α·|v| of
+// v. Each sign keeps at most sketchMaxBins bins (8 bytes each), collapsing
+// the lowest: values of smaller magnitude than the lowest kept bin are read
+// as that bin, so accuracy holds for magnitudes within a factor
+// γ^(sketchMaxBins−1) ≈ 7.7·10⁸ of the largest of the same sign.
+func newSketch() *ddsketch.DDSketch {
+	sk, err := ddsketch.LogCollapsingLowestDenseDDSketch(sketchAlpha, sketchMaxBins)
+	if err != nil {
+		panic(err) // only for an accuracy outside (0, 1)
+	}
+	return sk
+}
+
+// sketchAdd counts v, which must be finite, in sk. Magnitudes beyond the
+// library's range (sk.MaxIndexableValue(), ≈1.27·10³⁰⁸) count as that bound.
+func sketchAdd(sk *ddsketch.DDSketch, v float64) {
+	m := sk.MaxIndexableValue()
+	// Cannot fail: v is neither NaN nor beyond ±m.
+	_ = sk.Add(min(max(v, -m), m))
+}
+
+// sketchValueAt returns sk's estimate of the value of rank k (0-based, in
+// ascending order; k below the count). The library's GetValueAtQuantile(q)
+// reads rank r = q·(n−1) without interpolating: for a fractional r, rank ⌊r⌋
+// among zeros and positive values, rank ⌈r⌉ among negative ones. Asking for
+// q = k/(n−1) can read rank k−1 (k = 15 of n = 23: q·(n−1) rounds to a hair
+// below 15), so rank k is asked with a half-rank margin that rounding cannot
+// cross: r = k+½ at or above the negative values, r = k−½ among them, q
+// clamped to [0, 1].
+func sketchValueAt(sk *ddsketch.DDSketch, k uint64) float64 {
+	r := float64(k) + 0.5
+	if float64(k) < sk.GetNegativeValueStore().TotalCount() {
+		r = float64(k) - 0.5
+	}
+	q := 0.0
+	if m := sk.GetCount() - 1; m > 0 {
+		q = min(max(r/m, 0), 1)
+	}
+	// Cannot fail: q is in [0, 1] and sk holds at least k+1 values.
+	v, _ := sk.GetValueAtQuantile(q)
+	return v
 }

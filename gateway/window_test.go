@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/DataDog/sketches-go/ddsketch"
+	"github.com/DataDog/sketches-go/ddsketch/store"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 )
@@ -344,8 +346,24 @@ func checkBounded(t *testing.T, w *window) {
 		t.Fatalf("%d slices, cap %d", len(w.slices), windowSlices+1)
 	}
 	for _, sl := range w.slices {
-		if sl.sk != nil && (len(sl.sk.pos.counts) > sketchMaxBins || len(sl.sk.neg.counts) > sketchMaxBins) {
-			t.Fatalf("slice sketch with %d+%d bins, cap %d", len(sl.sk.pos.counts), len(sl.sk.neg.counts), sketchMaxBins)
+		if sl.sk != nil {
+			checkSketchBins(t, sl.sk)
+		}
+	}
+}
+
+// checkSketchBins checks that each sign of sk spans at most sketchMaxBins
+// bins: its memory is bounded whatever the values.
+func checkSketchBins(t *testing.T, sk *ddsketch.DDSketch) {
+	t.Helper()
+	for sign, st := range map[string]store.Store{"positive": sk.GetPositiveValueStore(), "negative": sk.GetNegativeValueStore()} {
+		if st.IsEmpty() {
+			continue
+		}
+		lo, _ := st.MinIndex()
+		hi, _ := st.MaxIndex()
+		if hi-lo+1 > sketchMaxBins {
+			t.Fatalf("sketch spans %d %s bins, cap %d", hi-lo+1, sign, sketchMaxBins)
 		}
 	}
 }
@@ -386,38 +404,100 @@ func TestSketchRelativeAccuracy(t *testing.T) {
 	r := rand.New(rand.NewPCG(9, 10))
 	for range 100_000 {
 		v := math.Exp(r.NormFloat64()*10) * float64(1-2*r.IntN(2))
-		var s sketch
-		s.add(v)
-		if got := s.valueAt(0); math.Abs(got-v) > (sketchAlpha+1e-12)*math.Abs(v) {
+		s := newSketch()
+		sketchAdd(s, v)
+		if got := sketchValueAt(s, 0); math.Abs(got-v) > (sketchAlpha+1e-12)*math.Abs(v) {
 			t.Fatalf("sketch of %v reads %v", v, got)
 		}
 	}
-	var s sketch
-	s.add(0)
-	if s.valueAt(0) != 0 || s.count() != 1 {
-		t.Errorf("zero: %v, count %d", s.valueAt(0), s.count())
+	s := newSketch()
+	sketchAdd(s, 0)
+	if sketchValueAt(s, 0) != 0 || s.GetCount() != 1 {
+		t.Errorf("zero: %v, count %v", sketchValueAt(s, 0), s.GetCount())
+	}
+	// The largest finite magnitudes are beyond the library's range: they
+	// count as its bound, within α of it.
+	s = newSketch()
+	sketchAdd(s, math.MaxFloat64)
+	sketchAdd(s, -math.MaxFloat64)
+	bound := s.MaxIndexableValue()
+	if got := sketchValueAt(s, 1); math.Abs(got-bound) > sketchAlpha*bound {
+		t.Errorf("MaxFloat64 reads %v, want its bound %v", got, bound)
+	}
+	if got := sketchValueAt(s, 0); math.Abs(got+bound) > sketchAlpha*bound {
+		t.Errorf("-MaxFloat64 reads %v, want %v", got, -bound)
 	}
 }
 
-// Values more than γ^(sketchMaxBins-1) below the largest are collapsed into the
-// lowest kept bin, and the bin count stays bounded.
+// sketchValueAt reads every rank, of either sign or zero, as the value of
+// that rank: values 10% apart (several bins; 200 of them span a factor
+// 1.9·10⁸, within the sketch's uncollapsed range), so a neighbouring rank
+// would be off by far more than α. With n = 23 or 25, k/(n−1)·(n−1) rounds below
+// k for some k, which a plain quantile k/(n−1) would read one rank low.
+func TestSketchRanks(t *testing.T) {
+	for _, n := range []int{1, 2, 3, 23, 25, 100, 1001, 20_000} {
+		for _, mix := range []string{"positive", "negative", "mixed"} {
+			r := rand.New(rand.NewPCG(uint64(n), 3))
+			vals := make([]float64, n)
+			for i := range vals {
+				v := math.Pow(1.1, float64(i%200-100))
+				if mix == "negative" || mix == "mixed" && r.IntN(2) == 0 {
+					v = -v
+				}
+				if mix == "mixed" && i%7 == 3 {
+					v = 0
+				}
+				vals[i] = v
+			}
+			s := newSketch()
+			for _, v := range vals {
+				sketchAdd(s, v)
+			}
+			slices.Sort(vals)
+			for k, want := range vals {
+				if got := sketchValueAt(s, uint64(k)); math.Abs(got-want) > (sketchAlpha+1e-12)*math.Abs(want) {
+					t.Fatalf("%s n=%d: rank %d reads %v, want %v", mix, n, k, got, want)
+				}
+			}
+		}
+	}
+}
+
+// After 100,000 values over 600 decades (about 69,000 bins per sign
+// uncollapsed) the sketch still spans at most sketchMaxBins bins per sign:
+// values more than γ^(sketchMaxBins-1) below the largest of their sign are
+// read as the lowest kept bin, those within stay accurate.
 func TestSketchCollapse(t *testing.T) {
-	var s sketch
-	for e := -300; e <= 300; e++ {
-		s.add(math.Pow(10, float64(e)))
+	const n = 50_000 // of each sign
+	s := newSketch()
+	vals := make([]float64, n) // ascending, 1e-300 to 1e300
+	for i := range vals {
+		vals[i] = math.Pow(10, -300+600*float64(i)/(n-1))
+		sketchAdd(s, vals[i])
+		sketchAdd(s, -vals[i])
 	}
-	if len(s.pos.counts) > sketchMaxBins {
-		t.Fatalf("%d bins, cap %d", len(s.pos.counts), sketchMaxBins)
+	checkSketchBins(t, s)
+	if s.GetCount() != 2*n {
+		t.Fatalf("count %v, want %d", s.GetCount(), 2*n)
 	}
-	if s.count() != 601 {
-		t.Fatalf("count %d, want 601", s.count())
-	}
-	if got := s.valueAt(600); math.Abs(got-1e300) > sketchAlpha*1e300 {
+	// Ranks: -vals descending below n, vals ascending from n.
+	if got := sketchValueAt(s, 2*n-1); math.Abs(got-1e300) > sketchAlpha*1e300 {
 		t.Errorf("largest = %v, want 1e300", got)
 	}
+	if got := sketchValueAt(s, 0); math.Abs(got+1e300) > sketchAlpha*1e300 {
+		t.Errorf("smallest = %v, want -1e300", got)
+	}
 	// 1e292 is within γ^1023 ≈ 7.7e8 of 1e300: still accurate.
-	if got := s.valueAt(592); math.Abs(got-1e292) > sketchAlpha*1e292 {
-		t.Errorf("1e292 reads %v", got)
+	i, _ := slices.BinarySearch(vals, 1e292)
+	if got := sketchValueAt(s, uint64(n+i)); math.Abs(got-vals[i]) > sketchAlpha*vals[i] {
+		t.Errorf("%v reads %v", vals[i], got)
+	}
+	if got := sketchValueAt(s, uint64(n-1-i)); math.Abs(got+vals[i]) > sketchAlpha*vals[i] {
+		t.Errorf("%v reads %v", -vals[i], got)
+	}
+	// 1e-300 was collapsed into the lowest kept bin, within γ^1024 of 1e300.
+	if got := sketchValueAt(s, n); got < 1e290 || got > 1e292 {
+		t.Errorf("collapsed 1e-300 reads %v, want the lowest kept bin, about 1.3e291", got)
 	}
 }
 
