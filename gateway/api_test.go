@@ -56,7 +56,7 @@ func jsonEqual(t *testing.T, what string, got any, wantJSON string) {
 // every type: numbers as strings, histogram buckets and summary quantiles as
 // maps, the push time gauges and last_push_successful per group.
 func TestAPIMetrics(t *testing.T) {
-	clk := newPushClock()
+	clk := newFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newOptsGateway(t, gateway.StoreOptions{Now: clk.Now}, gateway.Options{})
 	g.push(http.MethodPost, "/metrics/job/api/instance/i1", `# HELP c_total Requests.
 # TYPE c_total counter

@@ -6,7 +6,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,31 +16,9 @@ import (
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
 )
 
-// manualClock is a clock the test moves by hand.
-type manualClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newManualClock() *manualClock {
-	return &manualClock{t: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *manualClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // newClockGateway is a test gateway whose store and idempotency cache use
 // clock.
-func newClockGateway(t *testing.T, clock *manualClock, idem gateway.IdempotencyOptions) *testGateway {
+func newClockGateway(t *testing.T, clock *fakeClock, idem gateway.IdempotencyOptions) *testGateway {
 	t.Helper()
 	store := gateway.NewMemoryStore(gateway.StoreOptions{Now: clock.Now})
 	idem.Now = clock.Now
@@ -100,7 +77,7 @@ func counterWithCreated(name string, v float64, created time.Time, labels ...str
 // An aggregated series' created time is when the gateway first stored it,
 // whatever the pushers' created timestamps; later aggregates keep it.
 func TestCreatedFirstSeen(t *testing.T) {
-	clock := newManualClock()
+	clock := newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	s := gateway.NewMemoryStore(gateway.StoreOptions{Now: clock.Now})
 	ctx := context.Background()
 	job := map[string]string{"job": "j"}
@@ -180,7 +157,7 @@ func TestCreatedFirstSeen(t *testing.T) {
 
 // OpenMetrics scrapes show the created time as a _created sample.
 func TestCreatedInOpenMetricsScrape(t *testing.T) {
-	clock := newManualClock()
+	clock := newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newClockGateway(t, clock, gateway.IdempotencyOptions{})
 	body := "# TYPE c counter\nc_total 1\nc_created 1000\n# EOF\n"
 	for range 2 {
@@ -215,7 +192,7 @@ func TestCreatedInOpenMetricsScrape(t *testing.T) {
 // histograms and summaries X. They are not stored as gauges: their values
 // become the created timestamps of the sibling series.
 func TestPythonCreatedGauges(t *testing.T) {
-	clock := newManualClock()
+	clock := newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newClockGateway(t, clock, gateway.IdempotencyOptions{})
 	if code, resp := g.do(http.MethodPost, "/metrics/job/py", readFixture(t, "python-client-0.16.txt"), nil); code != http.StatusOK {
 		t.Fatalf("push: %d %s", code, resp)

@@ -53,7 +53,7 @@ const oneCount = "# TYPE c_total counter\nc_total 1\n"
 // A repeated key with the same request gets the first answer and is not
 // applied again.
 func TestIdempotentRepeat(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{})
 	code, _, replayed := idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, `"k1"`)
 	if code != http.StatusOK || replayed {
 		t.Fatalf("first push: %d replayed=%v", code, replayed)
@@ -80,7 +80,7 @@ func TestIdempotentRepeat(t *testing.T) {
 
 // A rejected push is deterministic: its answer is remembered and repeated.
 func TestIdempotentRejectionRemembered(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{})
 	bad := "# TYPE c_total counter\nc_total -1\n"
 	code1, body1, _ := idemDo(t, g, http.MethodPost, "/metrics/job/j", bad, "k")
 	code2, body2, replayed := idemDo(t, g, http.MethodPost, "/metrics/job/j", bad, "k")
@@ -91,7 +91,7 @@ func TestIdempotentRejectionRemembered(t *testing.T) {
 
 // A key reused with a different request answers 422 and applies nothing.
 func TestIdempotencyKeyReusedDifferently(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{})
 	idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, "k")
 	for _, tc := range []struct{ method, path, body string }{
 		{http.MethodPost, "/metrics/job/j", "# TYPE c_total counter\nc_total 5\n"}, // other body
@@ -112,7 +112,7 @@ func TestIdempotencyKeyReusedDifferently(t *testing.T) {
 
 // Answers are forgotten after the retention window (fake clock).
 func TestIdempotencyRetention(t *testing.T) {
-	clock := newManualClock()
+	clock := newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newClockGateway(t, clock, gateway.IdempotencyOptions{Retention: time.Minute})
 	idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, "k")
 	clock.Add(59 * time.Second)
@@ -154,7 +154,7 @@ func (s *flakyStore) Push(ctx context.Context, labels map[string]string, fams []
 
 // A 5xx answer is not remembered: the retry is applied.
 func TestIdempotencyServerErrorNotRemembered(t *testing.T) {
-	clock := newManualClock()
+	clock := newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC))
 	store := &flakyStore{MemoryStore: gateway.NewMemoryStore(gateway.StoreOptions{Now: clock.Now}), failures: 1}
 	gw, err := gateway.New(store, gateway.Options{Idempotency: gateway.IdempotencyOptions{Now: clock.Now}})
 	if err != nil {
@@ -181,7 +181,7 @@ func TestIdempotencyServerErrorNotRemembered(t *testing.T) {
 
 // At most MaxKeys answers are remembered; the oldest go first.
 func TestIdempotencyBounded(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{MaxKeys: 2})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{MaxKeys: 2})
 	for _, k := range []string{"a", "b", "c"} {
 		idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, k)
 	}
@@ -198,7 +198,7 @@ func TestIdempotencyBounded(t *testing.T) {
 }
 
 func TestIdempotencyKeyInvalid(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{})
 	for _, key := range []string{`""`, `"unterminated`, "has space", `"` + strings.Repeat("x", 256) + `"`, "caf\u00e9"} {
 		if code, body, _ := idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, key); code != http.StatusBadRequest || !strings.Contains(body, "Idempotency-Key") {
 			t.Errorf("key %q: %d %q, want 400", key, code, body)
@@ -220,7 +220,7 @@ func TestIdempotencyKeyInvalid(t *testing.T) {
 
 // Negative retention turns keys off: every request is applied.
 func TestIdempotencyOff(t *testing.T) {
-	g := newClockGateway(t, newManualClock(), gateway.IdempotencyOptions{Retention: -1})
+	g := newClockGateway(t, newFakeClock(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)), gateway.IdempotencyOptions{Retention: -1})
 	for range 2 {
 		if code, _, replayed := idemDo(t, g, http.MethodPost, "/metrics/job/j", oneCount, "k"); code != http.StatusOK || replayed {
 			t.Fatalf("push: %d replayed=%v", code, replayed)

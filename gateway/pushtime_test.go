@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,29 +13,6 @@ import (
 
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
 )
-
-// pushClock is a fake clock for push times and expiry.
-type pushClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newPushClock() *pushClock {
-	return &pushClock{t: time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *pushClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *pushClock) Add(d time.Duration) time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-	return c.t
-}
 
 // newOptsGateway is newTestGateway with store and gateway options.
 func newOptsGateway(t *testing.T, so gateway.StoreOptions, o gateway.Options) *testGateway {
@@ -105,7 +81,7 @@ func assertTimes(t *testing.T, what string, got map[string]float64, want map[str
 // TestPushTimes checks push_time_seconds and push_failure_time_seconds after
 // successful and failed pushes, with a fake clock.
 func TestPushTimes(t *testing.T) {
-	clk := newPushClock()
+	clk := newFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newOptsGateway(t, gateway.StoreOptions{Now: clk.Now}, gateway.Options{})
 	t0 := clk.Now()
 
@@ -179,7 +155,7 @@ func TestEmptyPushKeepsNoGroup(t *testing.T) {
 // state even when nothing swept in between).
 func TestExpiry(t *testing.T) {
 	const ttl = time.Minute
-	clk := newPushClock()
+	clk := newFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newOptsGateway(t, gateway.StoreOptions{Now: clk.Now, TTL: ttl}, gateway.Options{})
 	g.push(http.MethodPost, "/metrics/job/a", "# TYPE c_total counter\nc_total{k=\"1\"} 1\nc_total{k=\"2\"} 1\n", http.StatusOK)
 	g.push(http.MethodPost, "/metrics/job/b", "# TYPE g gauge\ng 5\n", http.StatusOK)
@@ -223,7 +199,7 @@ func TestExpiry(t *testing.T) {
 
 // TestNoTTLKeepsEverything: TTL 0 never expires anything.
 func TestNoTTLKeepsEverything(t *testing.T) {
-	clk := newPushClock()
+	clk := newFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newOptsGateway(t, gateway.StoreOptions{Now: clk.Now}, gateway.Options{})
 	g.push(http.MethodPost, "/metrics/job/a", "# TYPE c_total counter\nc_total 1\n", http.StatusOK)
 	g.push(http.MethodPost, "/metrics/job/f", "oops{\n", http.StatusBadRequest)

@@ -14,7 +14,7 @@ import (
 // group with labels (job first), family and series counts, last push and
 // failure times, failed groups marked, everything escaped.
 func TestStatusPage(t *testing.T) {
-	clk := newPushClock()
+	clk := newFakeClock(time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC))
 	g := newOptsGateway(t, gateway.StoreOptions{Now: clk.Now}, gateway.Options{Flags: map[string]string{"push.ttl": "0s"}})
 	g.push(http.MethodPost, "/metrics/job/fn/alias/live", "# HELP a_total Invocations.\n# TYPE a_total counter\na_total{k=\"1\"} 1\na_total{k=\"2\"} 1\n# TYPE b gauge\nb 1\n", http.StatusOK)
 	clk.Add(time.Minute)

@@ -19,30 +19,12 @@ import (
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
 )
 
-// windowClock is a fake clock the tests move by hand.
-type windowClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *windowClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *windowClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
 var windowT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 
 // newWindowGateway is newTestGateway with a fake clock at windowT0.
-func newWindowGateway(t *testing.T) (*testGateway, *windowClock) {
+func newWindowGateway(t *testing.T) (*testGateway, *fakeClock) {
 	t.Helper()
-	clk := &windowClock{t: windowT0}
+	clk := newFakeClock(windowT0)
 	store := gateway.NewMemoryStore(gateway.StoreOptions{Now: clk.Now})
 	gw, err := gateway.New(store, gateway.Options{})
 	if err != nil {
@@ -300,7 +282,7 @@ func TestWindowedRejected(t *testing.T) {
 // Concurrent pushes and gathers (gathers evict under the read lock): run
 // with -race.
 func TestWindowedConcurrentGather(t *testing.T) {
-	clk := &windowClock{t: windowT0}
+	clk := newFakeClock(windowT0)
 	store := gateway.NewMemoryStore(gateway.StoreOptions{Now: clk.Now})
 	ctx := context.Background()
 	var wg sync.WaitGroup
