@@ -79,6 +79,8 @@ type Metrics struct {
 	logsDroppedRecords prometheus.Counter
 	logsDroppedBytes   prometheus.Counter
 	undecodable        *prometheus.CounterVec
+	platform           *platformMetrics // every other platform event and cost (platform.go)
+	custom             *customMetrics   // the function's own metrics (custom.go)
 
 	mu sync.Mutex
 	// seen holds the request ids of recent platform.report events: false
@@ -136,6 +138,8 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 	}
 	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
 	f.MustRegister(m.memorySize)
+	m.platform = newPlatformMetrics(f, d)
+	m.custom = newCustomMetrics(reg, l)
 	return m
 }
 
@@ -190,6 +194,13 @@ func (m *Metrics) record(e *telemetryapi.Event) (counted bool, reportID string) 
 		}
 		m.logsDroppedRecords.Add(float64(dropped.DroppedRecords))
 		m.logsDroppedBytes.Add(float64(dropped.DroppedBytes))
+	case telemetryapi.TypeFunction:
+		m.custom.recordFunctionLog(e)
+	default:
+		if !m.platform.record(e) {
+			m.undecodable.WithLabelValues(e.Type).Inc()
+			return false, ""
+		}
 	}
 	m.events.WithLabelValues(e.Type).Inc()
 	return true, reportID
@@ -214,6 +225,7 @@ func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
 	if r.Metrics.MemorySizeMB > 0 {
 		m.memorySize.Set(r.Metrics.MemorySizeMB * bytesPerMB)
 	}
+	m.platform.recordReport(r)
 	if r.Metrics.InitDurationMs != nil {
 		m.coldStarts.Inc()
 		m.initDuration.Observe(*r.Metrics.InitDurationMs / 1000)
