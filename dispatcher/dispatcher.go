@@ -5,19 +5,30 @@
 // only what changed since its last acknowledged push (Pusher), labelled
 // clearmode="aggregate" (gauges: "replace"), under the grouping key
 // job=<function name>; the gateway sums the increments of every
-// environment of a function into one group.
+// environment of a function into one group. Every push carries an
+// Idempotency-Key, and a batch that failed is re-sent as it was, with its
+// key, until the gateway acknowledges it (see Pusher): no increment is lost
+// or counted twice while the gateway comes back before the environment
+// shuts down.
 //
 // Timing follows the Lambda execution environment lifecycle
 // (docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
 // the environment freezes once every extension calls /event/next, so a
 // dispatch happens at an INVOKE, before that call, when enough events have
 // accumulated, and at SHUTDOWN always, after a short wait for the last
-// invocation's platform.report.
+// invocation's platform.report. A dispatch retries failed pushes with
+// exponential backoff within its budget (PushTimeout at an INVOKE, the
+// SHUTDOWN deadline less a margin at SHUTDOWN); after a failed dispatch
+// INVOKEs do not push until a backoff (RetryBackoff, doubling per failed
+// dispatch up to MaxRetryBackoff) has passed, so a dead gateway neither
+// delays every invocation nor gets hammered. SHUTDOWN always tries.
 package dispatcher
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -30,15 +41,28 @@ const (
 	// yields three to five platform events, so about every other invocation
 	// pushes — fresh data without a push per invocation.
 	DefaultMinBatchSize = 10
-	// DefaultPushTimeout bounds a push at an INVOKE, which delays the
-	// extension's /event/next and may be billed.
+	// DefaultPushTimeout bounds a dispatch at an INVOKE, retries included:
+	// it delays the extension's /event/next and may be billed.
 	DefaultPushTimeout = time.Second
 	// DefaultReportWait bounds the wait at SHUTDOWN for the last
 	// platform.report, which Lambda usually sends within milliseconds.
 	DefaultReportWait = 500 * time.Millisecond
+	// DefaultRetryBackoff is how long INVOKEs skip pushing after a failed
+	// dispatch; it doubles with each further failed dispatch.
+	DefaultRetryBackoff = time.Second
+	// MaxRetryBackoff caps the doubling of RetryBackoff (unless RetryBackoff
+	// itself is longer).
+	MaxRetryBackoff = time.Minute
 	// shutdownMargin is left after the final push to exit before Lambda's
 	// SIGKILL at the SHUTDOWN deadline.
 	shutdownMargin = 100 * time.Millisecond
+	// awaitedInvocations is how many of the last INVOKEs' platform.report
+	// SHUTDOWN waits for: the last one's comes only then, and an earlier
+	// one's may come late when Lambda redelivers or reorders batches.
+	awaitedInvocations = 8
+	// attemptBackoff is the wait after a dispatch's first failed attempt,
+	// doubled after each further one (with jitter), within the dispatch.
+	attemptBackoff = 50 * time.Millisecond
 )
 
 // Config configures a Dispatcher.
@@ -46,8 +70,9 @@ type Config struct {
 	Metrics      *Metrics
 	Pusher       *Pusher
 	MinBatchSize int           // events counted before an INVOKE dispatches; ≤ 0 means DefaultMinBatchSize
-	PushTimeout  time.Duration // ≤ 0 means DefaultPushTimeout
+	PushTimeout  time.Duration // bound of a dispatch at an INVOKE; ≤ 0 means DefaultPushTimeout
 	ReportWait   time.Duration // ≤ 0 means DefaultReportWait
+	RetryBackoff time.Duration // INVOKEs skip pushing this long after a failed dispatch, doubling; ≤ 0 means DefaultRetryBackoff
 	Logger       *slog.Logger  // nil means slog.Default()
 }
 
@@ -55,9 +80,12 @@ type Config struct {
 // with the others; Invoke and Shutdown are called from the extension's event
 // loop, one at a time.
 type Dispatcher struct {
-	cfg         Config
-	pending     atomic.Int64 // events counted since the last successful push
-	lastRequest string       // requestId of the last INVOKE
+	cfg       Config
+	pending   atomic.Int64 // events counted since the last successful push
+	recent    []string     // requestIds of the last awaitedInvocations INVOKEs, oldest first
+	failures  int          // dispatches failed in a row
+	retryAt   time.Time    // INVOKEs do not push before
+	warnedKey string       // in-flight batch already warned about as older than the gateway's retention
 }
 
 // New returns a Dispatcher; cfg.Metrics and cfg.Pusher are required.
@@ -70,6 +98,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.ReportWait <= 0 {
 		cfg.ReportWait = DefaultReportWait
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = DefaultRetryBackoff
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -86,11 +117,20 @@ func (d *Dispatcher) HandleEvents(_ context.Context, events []telemetryapi.Event
 func (d *Dispatcher) Pending() int64 { return d.pending.Load() }
 
 // Invoke handles an INVOKE event: it pushes when at least MinBatchSize
-// events are pending, bounded by PushTimeout. A failed push is logged and
-// its increments wait for the next dispatch; it never fails the invocation.
+// events are pending or a batch waits to be re-sent, unless it is backing
+// off after a failed dispatch; the dispatch, retries included, takes at most
+// PushTimeout. A failed push is logged and its batch waits for the next
+// dispatch; it never fails the invocation.
 func (d *Dispatcher) Invoke(ctx context.Context, requestID string) {
-	d.lastRequest = requestID
-	if d.pending.Load() < int64(d.cfg.MinBatchSize) {
+	if len(d.recent) == awaitedInvocations {
+		d.recent = append(d.recent[:0], d.recent[1:]...)
+	}
+	d.recent = append(d.recent, requestID)
+	_, _, _, inflight := d.cfg.Pusher.InFlight()
+	if d.pending.Load() < int64(d.cfg.MinBatchSize) && !inflight {
+		return
+	}
+	if time.Now().Before(d.retryAt) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
@@ -99,37 +139,115 @@ func (d *Dispatcher) Invoke(ctx context.Context, requestID string) {
 }
 
 // Shutdown handles a SHUTDOWN event: when awaitReport is set it waits for
-// the last invocation's platform.report (at most ReportWait and half the
-// time left), then pushes everything pending, finishing shutdownMargin
-// before the deadline. It returns whether everything was delivered.
+// the platform.report of the last invocations (the last one's comes only
+// now; earlier ones are there unless Lambda reordered batches), at most
+// ReportWait and half the time left, then pushes everything pending — the batch in flight first —
+// retrying until shutdownMargin before the deadline, also when the gateway
+// hangs. It returns whether everything was delivered; what was not is lost
+// with the environment.
 func (d *Dispatcher) Shutdown(ctx context.Context, deadline time.Time, awaitReport bool) bool {
-	if awaitReport && d.lastRequest != "" {
+	if awaitReport && len(d.recent) > 0 {
 		wait := min(d.cfg.ReportWait, time.Until(deadline)/2)
 		timer := time.NewTimer(wait)
-		select {
-		case <-d.cfg.Metrics.ReportArrived(d.lastRequest):
-		case <-timer.C:
-			d.cfg.Logger.Warn("last platform.report did not arrive before shutdown", "requestId", d.lastRequest, "waited", wait)
-		case <-ctx.Done():
+	await:
+		for i, id := range d.recent {
+			select {
+			case <-d.cfg.Metrics.ReportArrived(id):
+			case <-timer.C:
+				d.cfg.Logger.Warn("platform.report of the last invocations did not arrive before shutdown", "requestIds", d.recent[i:], "waited", wait)
+				break await
+			case <-ctx.Done():
+				break await
+			}
 		}
 		timer.Stop()
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(-shutdownMargin))
 	defer cancel()
-	return d.dispatch(ctx, "shutdown")
+	if d.dispatch(ctx, "shutdown") {
+		return true
+	}
+	d.cfg.Logger.Error("final push failed before the shutdown deadline; the increments not acknowledged are lost with this environment",
+		"pending", d.pending.Load())
+	return false
 }
 
+// dispatch pushes until everything pending is acknowledged, two batches
+// are dropped, or ctx ends, waiting between attempts with exponential
+// backoff. It reports whether everything was acknowledged.
 func (d *Dispatcher) dispatch(ctx context.Context, reason string) bool {
 	n := d.pending.Load()
 	start := time.Now()
-	pushed, err := d.cfg.Pusher.Push(ctx)
-	if err != nil {
-		d.cfg.Logger.Error("push failed; increments kept for the next dispatch", "reason", reason, "err", err)
-		return false
+	wait := attemptBackoff
+	drops := 0
+	var err error
+	for attempt := 1; ; attempt++ {
+		var pushed bool
+		pushed, err = d.cfg.Pusher.Push(ctx)
+		if err == nil {
+			d.pending.Add(-n)
+			d.failures, d.retryAt = 0, time.Time{}
+			if pushed {
+				d.cfg.Logger.Debug("pushed", "reason", reason, "events", n, "attempts", attempt, "took", time.Since(start))
+			}
+			return drops == 0
+		}
+		var dropped *ErrBatchDropped
+		if errors.As(err, &dropped) {
+			// Retrying it cannot help. The increments since go in a batch
+			// of their own, now; if the gateway rejects that one too, with
+			// the next dispatch.
+			d.cfg.Logger.Error("gateway rejected a push; its increments are dropped", "reason", reason,
+				"status", dropped.Status, "dropped_batches", d.cfg.Pusher.Stats().Dropped, "err", err)
+			if drops++; drops < 2 {
+				continue
+			}
+			d.pending.Add(-n)
+			return false
+		}
+		if ctx.Err() != nil || !retryNow(err) {
+			break
+		}
+		sleep := wait/2 + rand.N(wait) // [wait/2, 3·wait/2)
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < sleep {
+			break // no time left for another attempt
+		}
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+		}
+		t.Stop()
+		if ctx.Err() != nil {
+			break
+		}
+		wait *= 2
 	}
-	d.pending.Add(-n)
-	if pushed {
-		d.cfg.Logger.Debug("pushed", "reason", reason, "events", n, "took", time.Since(start))
+	d.failures++
+	backoff := min(d.cfg.RetryBackoff<<min(d.failures-1, 16), max(d.cfg.RetryBackoff, MaxRetryBackoff))
+	backoff = backoff*3/4 + rand.N(backoff/2+1) // ±25%: environments of a function do not retry in step
+	d.retryAt = time.Now().Add(backoff)
+	key, since, attempts, inflight := d.cfg.Pusher.InFlight()
+	attrs := []any{"reason", reason, "err", err, "failed_dispatches", d.failures}
+	if inflight {
+		attrs = append(attrs, "batch", key, "batch_attempts", attempts)
 	}
-	return true
+	if reason != "shutdown" {
+		attrs = append(attrs, "next_invoke_push_after", backoff.Round(time.Millisecond))
+	}
+	d.cfg.Logger.Error("push failed; the batch is kept and re-sent with its Idempotency-Key", attrs...)
+	if inflight && since > GatewayIdempotencyRetention && d.warnedKey != key {
+		d.warnedKey = key
+		d.cfg.Logger.Warn("a batch that may have reached the gateway is still unacknowledged after the gateway's default idempotency retention; "+
+			"if it was applied and the gateway forgot its key, re-sending it counts it twice", "batch", key, "since", since.Round(time.Second))
+	}
+	return false
+}
+
+// retryNow reports whether a failed push is worth another attempt within
+// the same dispatch. Credentials failures wait for the next dispatch (the
+// loader retries then).
+func retryNow(err error) bool {
+	var ce *credentialsError
+	return !errors.As(err, &ce)
 }

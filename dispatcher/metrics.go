@@ -143,6 +143,16 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 	return m
 }
 
+// SetMemorySizeMB records the memory configured for the function, in MB
+// (Lambda's mebibytes), as known at init from AWS_LAMBDA_FUNCTION_MEMORY_SIZE;
+// every platform.report restates it. Without it the gauge would read 0 until
+// the first report, or for ever where telemetry is unavailable.
+func (m *Metrics) SetMemorySizeMB(mb float64) {
+	if mb > 0 {
+		m.memorySize.Set(mb * bytesPerMB)
+	}
+}
+
 // Gatherer exposes the cumulative values.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 

@@ -1,6 +1,7 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,27 +15,63 @@ import (
 	"github.com/prometheus/common/expfmt"
 )
 
-// recordingGateway decodes every push it accepts; fail makes it answer 500.
+// recordingGateway decodes every push it accepts; fail makes it answer
+// status (default 500) without applying the push. It remembers keys as the
+// real gateway does: a repeat of an accepted push (same key, same body) is
+// answered 200 with Idempotent-Replayed and not applied again, the key with
+// another body 422. Every request, applied or not, is logged in requests.
 type recordingGateway struct {
-	mu     sync.Mutex
-	fail   bool
-	pushes []map[string]*dto.MetricFamily
-	paths  []string
-	auth   []string
+	mu       sync.Mutex
+	fail     bool
+	status   int               // answer when failing; 0 means 500
+	lose     bool              // apply the push, then break the connection without an answer
+	hang     chan struct{}     // when set, every request waits for it to close (or the client to go)
+	answered map[string]string // key → body of the accepted push
+	requests []request
+	pushes   []map[string]*dto.MetricFamily // applied pushes
+	paths    []string
+	auth     []string
 }
 
+type request struct{ key, body string }
+
 func (g *recordingGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	g.mu.Lock()
+	hang := g.hang
+	g.mu.Unlock()
+	if hang != nil {
+		select {
+		case <-hang:
+		case <-r.Context().Done():
+			return
+		}
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	key := r.Header.Get("Idempotency-Key")
+	g.requests = append(g.requests, request{key, string(raw)})
 	if g.fail {
-		http.Error(w, "injected failure", http.StatusInternalServerError)
+		status := g.status
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
+		http.Error(w, "injected failure", status)
 		return
 	}
 	if r.Method != http.MethodPost {
 		http.Error(w, "want POST (push.Add)", http.StatusMethodNotAllowed)
 		return
 	}
-	dec := expfmt.NewDecoder(r.Body, expfmt.ResponseFormat(r.Header))
+	if body, seen := g.answered[key]; seen && key != "" {
+		if body != string(raw) {
+			http.Error(w, "key reused", http.StatusUnprocessableEntity)
+			return
+		}
+		w.Header().Set("Idempotent-Replayed", "true")
+		return
+	}
+	dec := expfmt.NewDecoder(bytes.NewReader(raw), expfmt.ResponseFormat(r.Header))
 	push := map[string]*dto.MetricFamily{}
 	for {
 		mf := &dto.MetricFamily{}
@@ -50,6 +87,45 @@ func (g *recordingGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.pushes = append(g.pushes, push)
 	g.paths = append(g.paths, r.URL.Path)
 	g.auth = append(g.auth, user+":"+pass)
+	if key != "" {
+		if g.answered == nil {
+			g.answered = map[string]string{}
+		}
+		g.answered[key] = string(raw)
+	}
+	if g.lose {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+	}
+}
+
+func (g *recordingGateway) set(f func(g *recordingGateway)) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f(g)
+}
+
+// sum adds up the applied pushes' values of a counter family.
+func (g *recordingGateway) sum(name string) float64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	total := 0.0
+	for _, p := range g.pushes {
+		if mf := p[name]; mf != nil {
+			for _, m := range mf.Metric {
+				total += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return total
+}
+
+func (g *recordingGateway) requestLog() []request {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]request(nil), g.requests...)
 }
 
 func (g *recordingGateway) setFail(fail bool) {
@@ -116,7 +192,8 @@ func TestPusherSendsIncrementsAndKeepsThemOnFailure(t *testing.T) {
 		t.Fatalf("push path = %q", got)
 	}
 
-	// The gateway fails: the increment must survive to the next push.
+	// The gateway fails: the batch must survive, as it was, to the next push,
+	// and the increments since travel after it in a batch of their own.
 	c.Add(2)
 	h.Observe(0.5)
 	gw.setFail(true)
@@ -128,16 +205,25 @@ func TestPusherSendsIncrementsAndKeepsThemOnFailure(t *testing.T) {
 	if _, err := p.Push(ctx); err != nil {
 		t.Fatal(err)
 	}
-	third := gw.last(t)
-	if got := third["things_total"].Metric[0].GetCounter().GetValue(); got != 3 {
-		t.Fatalf("push after a failure carried counter %v, want 3 (2 kept + 1 new)", got)
+	if gw.count() != 3 {
+		t.Fatalf("applied pushes = %d, want 3 (first, the failed batch re-sent, the new increments)", gw.count())
 	}
-	hist := third["latency_seconds"].Metric[0].GetHistogram()
+	second := gw.pushes[1]
+	if got := second["things_total"].Metric[0].GetCounter().GetValue(); got != 2 {
+		t.Fatalf("re-sent batch carried counter %v, want the 2 it carried when it failed", got)
+	}
+	hist := second["latency_seconds"].Metric[0].GetHistogram()
 	if hist.GetSampleCount() != 1 || hist.GetSampleSum() != 0.5 {
 		t.Fatalf("histogram delta = count %d sum %v, want 1 and 0.5", hist.GetSampleCount(), hist.GetSampleSum())
 	}
 	if b := hist.Bucket; b[0].GetCumulativeCount() != 0 || b[1].GetCumulativeCount() != 1 {
 		t.Fatalf("histogram bucket deltas = %v", b)
+	}
+	if got := gw.last(t)["things_total"].Metric[0].GetCounter().GetValue(); got != 1 {
+		t.Fatalf("push after the re-sent batch carried counter %v, want the 1 added since", got)
+	}
+	if got := gw.sum("things_total"); got != 6 {
+		t.Fatalf("the gateway summed %v, want 6", got)
 	}
 
 	// Nothing changed: nothing is sent.

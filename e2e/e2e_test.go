@@ -35,7 +35,9 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	// The layer binary's registered name is its basename, as in /opt/extensions/.
-	extensionBin, err = harness.Build(ctx, "..", "./extension/cmd/extension", dir, "prometheus-lambda-extension", raceFlags...)
+	// Built as the layer ships it: net/http without HTTP/2 (see the Makefile).
+	extensionFlags := append([]string{"-tags", "nethttpomithttp2"}, raceFlags...)
+	extensionBin, err = harness.Build(ctx, "..", "./extension/cmd/extension", dir, "prometheus-lambda-extension", extensionFlags...)
 	if err == nil {
 		gatewayBin, err = harness.Build(ctx, "..", "./gateway/cmd/gateway", dir, "gateway", raceFlags...)
 	}
@@ -331,11 +333,19 @@ func TestExtensionRunsOnWithoutTelemetry(t *testing.T) {
 	if res.Delivered != 0 {
 		t.Fatalf("delivered %d batches without a subscription", res.Delivered)
 	}
+	// Without telemetry only what the Extensions API and the environment
+	// tell is known: the SHUTDOWN reason and the configured memory.
 	families, _ := p.scrape(t, "", "")
 	for name := range families {
-		if strings.HasPrefix(name, "aws_lambda_") {
+		if strings.HasPrefix(name, "aws_lambda_") && name != "aws_lambda_shutdowns_total" && name != "aws_lambda_memory_size_bytes" {
 			t.Errorf("family %s pushed although no telemetry flowed", name)
 		}
+	}
+	if got := series(t, families, "aws_lambda_shutdowns_total", "reason")["spindown"].GetCounter().GetValue(); got != 1 {
+		t.Errorf("aws_lambda_shutdowns_total{reason=\"spindown\"} = %v, want 1", got)
+	}
+	if got := single(t, families, "aws_lambda_memory_size_bytes").GetGauge().GetValue(); got != float64(p.scenario.Function.MemorySizeMB)*(1<<20) {
+		t.Errorf("memory size = %v, want the configured %d MB from AWS_LAMBDA_FUNCTION_MEMORY_SIZE", got, p.scenario.Function.MemorySizeMB)
 	}
 	if !strings.Contains(p.logs.String(), "Telemetry API is not supported") {
 		t.Errorf("the extension did not log that telemetry is unavailable")

@@ -3,9 +3,16 @@ package authsecret
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/prometheus-lambda/prometheus-lambda/internal/secretsmanagertest"
 )
@@ -80,25 +87,29 @@ func TestLoaderRetriesAfterFailure(t *testing.T) {
 	srv := secretsmanagertest.NewServer(map[string]string{"gateway-auth": `{"username":"lambda","password":"s3cr3t"}`})
 	defer srv.Close()
 	useFakeAWS(t, srv)
-	srv.FailNext(1)
-
 	fetch := func(ctx context.Context) (Credentials, error) { return Fetch(ctx, "gateway-auth") }
-	l := NewLoader(context.Background(), fetch)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 
+	// The background fetch and the first retry fail: that Get reports the
+	// failure, the next one retries again and succeeds, later ones are cached.
+	// Each Get is called once the attempt before it has ended (l.done), so
+	// the order does not depend on timing.
+	srv.FailNext(2)
+	l := NewLoader(context.Background(), fetch)
+	<-l.done
 	if _, err := l.Get(ctx); err == nil {
-		t.Fatal("first Get succeeded although the endpoint failed")
+		t.Fatal("Get succeeded although the endpoint failed")
 	}
 	creds, err := l.Get(ctx)
 	if err != nil || creds.Username != "lambda" {
-		t.Fatalf("second Get = %+v, %v; want the credentials after a retry", creds, err)
+		t.Fatalf("Get after two failures = %+v, %v; want the credentials after a retry", creds, err)
 	}
 	if _, err := l.Get(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.Requests(); got != 2 {
-		t.Fatalf("server saw %d requests, want 2 (one failure, one success, then cached)", got)
+	if got := srv.Requests(); got != 3 {
+		t.Fatalf("server saw %d requests, want 3 (two failures, one success, then cached)", got)
 	}
 }
 
@@ -114,4 +125,71 @@ func TestLoaderGetHonoursContext(t *testing.T) {
 	if _, err := l.Get(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Get with a cancelled context = %v, want context.Canceled", err)
 	}
+}
+
+// TestNewClientContainerCredentials covers SnapStart's configuration: no
+// access keys in the environment, credentials from the container endpoint,
+// fetched with the authorization token and used to sign the request.
+func TestNewClientContainerCredentials(t *testing.T) {
+	var tokenSeen string
+	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tokenSeen = r.Header.Get("Authorization")
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"AccessKeyId":"ASIACONTAINER","SecretAccessKey":"secret","Token":"container-session","Expiration":%q}`,
+			time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+	}))
+	defer creds.Close()
+	var authSeen, sessionSeen string
+	sm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		authSeen, sessionSeen = r.Header.Get("Authorization"), r.Header.Get("X-Amz-Security-Token")
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		io.WriteString(w, `{"Name":"gateway-auth","SecretString":"{\"username\":\"u\",\"password\":\"p\"}"}`)
+	}))
+	defer sm.Close()
+
+	client, err := NewClient(envOf(map[string]string{
+		"AWS_DEFAULT_REGION":                 "eu-west-1",
+		"AWS_CONTAINER_CREDENTIALS_FULL_URI": creds.URL + "/2021-04-23/credentials",
+		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  "container-token",
+		"AWS_ENDPOINT_URL":                   sm.URL,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("gateway-auth")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.SecretString == nil || *out.SecretString != `{"username":"u","password":"p"}` {
+		t.Fatalf("SecretString = %v", out.SecretString)
+	}
+	if tokenSeen != "container-token" {
+		t.Errorf("credentials endpoint saw Authorization %q, want the container token", tokenSeen)
+	}
+	if !strings.Contains(authSeen, "Credential=ASIACONTAINER/") || !strings.Contains(authSeen, "/eu-west-1/secretsmanager/") || sessionSeen != "container-session" {
+		t.Errorf("request signed with Authorization %q, X-Amz-Security-Token %q; want the container credentials", authSeen, sessionSeen)
+	}
+}
+
+func TestNewClientRejectsIncompleteEnvironment(t *testing.T) {
+	for name, env := range map[string]map[string]string{
+		"no region":      {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"},
+		"no credentials": {"AWS_REGION": "eu-west-1"},
+		"plain http off the host": {"AWS_REGION": "eu-west-1",
+			"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://credentials.example.com/creds"},
+		"bad max attempts": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "0"},
+	} {
+		if _, err := NewClient(envOf(env)); err == nil {
+			t.Errorf("%s: NewClient succeeded, want an error", name)
+		}
+	}
+	for _, ok := range []string{"http://127.0.0.1:9001/creds", "http://localhost/creds", "http://169.254.170.23/v1/credentials", "http://[fd00:ec2::23]/v1/credentials", "https://credentials.example.com/creds"} {
+		if err := checkContainerEndpoint(ok); err != nil {
+			t.Errorf("checkContainerEndpoint(%q) = %v, want nil", ok, err)
+		}
+	}
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
 }

@@ -14,8 +14,9 @@
 //
 // Telemetry is not generated: the scenario's recorded batches are POSTed
 // verbatim to the subscribed listener, one per invocation, the rest during
-// shutdown. Types are not filtered by the subscription: scenarios are assumed
-// to match what the extension subscribes to.
+// shutdown, in the file's order unless Config.Order reorders or repeats
+// them. Types are not filtered by the subscription: scenarios are assumed to
+// match what the extension subscribes to.
 //
 // Typical use, from a test:
 //
@@ -72,7 +73,8 @@ type Config struct {
 	// Env is extra environment for the extension, "KEY=value" entries that win
 	// over the emulator's own. Nothing else of the caller's environment is
 	// passed on except PATH: credentials, endpoints and the like must be given
-	// here explicitly.
+	// here explicitly. GORACE is atexit_sleep_ms=0 unless set here, so a
+	// -race build exits as promptly as a Lambda binary.
 	Env      []string
 	Scenario *Scenario
 	// Region is AWS_REGION and AWS_DEFAULT_REGION; default "eu-west-1".
@@ -89,9 +91,21 @@ type Config struct {
 	// with one external extension.
 	ShutdownTimeout time.Duration
 	// Redeliver lists batch indexes that are POSTed a second time right after
-	// their first successful delivery, as Lambda does when an acknowledgement
-	// is lost.
+	// each successful delivery, as Lambda does when an acknowledgement is
+	// lost.
 	Redeliver []int
+	// Order is the sequence of batch POSTs by batch index; nil means every
+	// batch once, in order. Slot k of Order is delivered during invocation k,
+	// the slots beyond the invocations during shutdown. An index may appear
+	// more than once (a late redelivery) or not at all. For example, with
+	// four invocations and five batches, {1, 0, 2, 4, 3, 2} delivers batch 1
+	// before batch 0, batch 4 during the last invocation, then at shutdown
+	// batch 3 and batch 2 again. Reordered builds adjacent swaps.
+	Order []int
+	// BeforeInvoke, when set, is called with k (from 0) before invocation k
+	// starts, and with len(Scenario.Invocations) before SHUTDOWN; tests use
+	// it to change the world between invocations.
+	BeforeInvoke func(k int)
 	// TelemetryNotSupported answers the subscription 202 Telemetry.NotSupported,
 	// as the Runtime Interface Emulator and SAM local do; nothing is delivered.
 	TelemetryNotSupported bool
@@ -124,6 +138,17 @@ func (c Config) withDefaults() (Config, error) {
 	for _, i := range c.Redeliver {
 		if i < 0 || i >= len(c.Scenario.Batches) {
 			return c, fmt.Errorf("lambdaemu: Config.Redeliver: no batch %d (scenario has %d)", i, len(c.Scenario.Batches))
+		}
+	}
+	for _, i := range c.Order {
+		if i < 0 || i >= len(c.Scenario.Batches) {
+			return c, fmt.Errorf("lambdaemu: Config.Order: no batch %d (scenario has %d)", i, len(c.Scenario.Batches))
+		}
+	}
+	if c.Order == nil {
+		c.Order = make([]int, len(c.Scenario.Batches))
+		for i := range c.Order {
+			c.Order[i] = i
 		}
 	}
 	if c.Region == "" {
@@ -183,15 +208,15 @@ type Result struct {
 //     AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
 //     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_INITIALIZATION_TYPE=on-demand)
 //     and waits for register and the first /event/next.
-//  2. Invoke, for each invocation k: hands out INVOKE, POSTs batch k to the
-//     subscribed listener meanwhile, and goes on only once both the delivery
-//     is over and the extension is back in /event/next (the environment
-//     freezes then in Lambda). An extension registered without INVOKE gets
-//     only the deliveries.
+//  2. Invoke, for each invocation k: hands out INVOKE, POSTs batch k (slot
+//     k of Config.Order) to the subscribed listener meanwhile, and goes on
+//     only once both the delivery is over and the extension is back in
+//     /event/next (the environment freezes then in Lambda). An extension
+//     registered without INVOKE gets only the deliveries.
 //  3. Shutdown: hands out SHUTDOWN (reason "spindown"), POSTs the remaining
-//     batches, and waits for the process to exit by the deadline. Further
-//     /event/next calls are never answered. An extension registered without
-//     SHUTDOWN is killed once the batches are out.
+//     batches (slots), and waits for the process to exit by the deadline.
+//     Further /event/next calls are never answered. An extension registered
+//     without SHUTDOWN is killed once the batches are out.
 //
 // Errors wrap the Err* variables of this package; a cancelled ctx kills the
 // extension and returns ctx.Err() wrapped. Delivery failures are retried,
@@ -240,8 +265,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 }
 
 // childEnv is the extension's whole environment: the variables Lambda sets
-// for extensions, PATH, then cfg.Env. exec.Cmd keeps the last value of a
-// duplicated key, so cfg.Env wins.
+// for extensions, PATH, GORACE=atexit_sleep_ms=0, then cfg.Env. exec.Cmd
+// keeps the last value of a duplicated key, so cfg.Env wins.
 func childEnv(cfg Config, fn Function, runtimeAPI string) []string {
 	env := []string{
 		"AWS_LAMBDA_RUNTIME_API=" + runtimeAPI,
@@ -255,6 +280,9 @@ func childEnv(cfg Config, fn Function, runtimeAPI string) []string {
 	if path, ok := os.LookupEnv("PATH"); ok {
 		env = append(env, "PATH="+path)
 	}
+	// A -race build sleeps 1s at exit by default, which a Lambda binary
+	// does not: it would count against the SHUTDOWN deadline.
+	env = append(env, "GORACE=atexit_sleep_ms=0")
 	return append(env, cfg.Env...)
 }
 
@@ -284,11 +312,18 @@ func (e *emulator) run(ctx context.Context) error {
 
 	for k, inv := range e.cfg.Scenario.Invocations {
 		phase := fmt.Sprintf("invocation %d (%s)", k+1, inv.RequestID)
+		if e.cfg.BeforeInvoke != nil {
+			e.cfg.BeforeInvoke(k)
+		}
 		deadline := time.Now().Add(e.cfg.FunctionTimeout)
 		if invoke {
 			w.reply <- e.invokeEvent(inv, deadline)
 		}
-		delivered := e.deliverAsync(ctx, []int{k})
+		var slot []int
+		if k < len(e.cfg.Order) {
+			slot = e.cfg.Order[k : k+1]
+		}
+		delivered := e.deliverAsync(ctx, slot)
 		if invoke {
 			w, err = e.awaitNext(ctx, deadline, phase)
 		}
@@ -364,8 +399,11 @@ func (e *emulator) awaitNext(ctx context.Context, deadline time.Time, phase stri
 
 func (e *emulator) shutdown(ctx context.Context, w waiter, registered bool) error {
 	var rest []int
-	for i := len(e.cfg.Scenario.Invocations); i < len(e.cfg.Scenario.Batches); i++ {
-		rest = append(rest, i)
+	if n := len(e.cfg.Scenario.Invocations); n < len(e.cfg.Order) {
+		rest = e.cfg.Order[n:]
+	}
+	if e.cfg.BeforeInvoke != nil {
+		e.cfg.BeforeInvoke(len(e.cfg.Scenario.Invocations))
 	}
 	if !registered {
 		// Lambda sends SHUTDOWN only to extensions registered for it; they
@@ -533,4 +571,20 @@ func mustJSON(v any) []byte {
 		panic(err) // only maps of strings and numbers are marshalled
 	}
 	return b
+}
+
+// Reordered returns the delivery order of n batches in which, for each k
+// given, batch k+1 is delivered before batch k (adjacent swaps applied in
+// the order given; out-of-range ones ignored), for Config.Order.
+func Reordered(n int, swaps ...int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	for _, k := range swaps {
+		if k >= 0 && k+1 < n {
+			order[k], order[k+1] = order[k+1], order[k]
+		}
+	}
+	return order
 }

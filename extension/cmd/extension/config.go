@@ -25,9 +25,12 @@ type config struct {
 	MinBatchSize    int                     // DISPATCH_MIN_BATCH_SIZE
 	Distribution    dispatcher.Distribution // METRIC_DISTRIBUTION: histogram (default) or summary
 	PushTimeout     time.Duration           // PUSH_TIMEOUT: bound of a push at an INVOKE
+	RetryBackoff    time.Duration           // PUSH_RETRY_BACKOFF: INVOKEs skip pushing this long after a failed dispatch; 0: dispatcher.DefaultRetryBackoff
 	ListenerAddress string                  // TELEMETRY_LISTENER_ADDRESS: host:port of the Telemetry API listener
 	LogLevel        slog.Level              // EXTENSION_LOG_LEVEL: debug, info, warn, error
 	Region          string                  // AWS_REGION, set by Lambda
+
+	Prices dispatcher.PriceOverrides // PRICE_PER_GB_SECOND, PRICE_PER_MILLION_REQUESTS: USD; unset: defaults per architecture
 }
 
 // loadConfig reads the configuration; every problem is reported, joined.
@@ -67,6 +70,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 		c.PushTimeout = d
 	}
+	if v := getenv("PUSH_RETRY_BACKOFF"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("PUSH_RETRY_BACKOFF %q is not a positive duration such as 1s", v))
+		}
+		c.RetryBackoff = d
+	}
 	if v := getenv("TELEMETRY_LISTENER_ADDRESS"); v != "" {
 		c.ListenerAddress = v
 	}
@@ -75,5 +85,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("EXTENSION_LOG_LEVEL: %w", err))
 		}
 	}
+	prices, err := dispatcher.ParsePriceOverrides(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.Prices = prices
 	return c, errors.Join(errs...)
 }

@@ -37,13 +37,14 @@ func TestLoadConfigSettings(t *testing.T) {
 		"DISPATCH_MIN_BATCH_SIZE":    "1",
 		"METRIC_DISTRIBUTION":        "Summary",
 		"PUSH_TIMEOUT":               "250ms",
+		"PUSH_RETRY_BACKOFF":         "5s",
 		"TELEMETRY_LISTENER_ADDRESS": "127.0.0.1:0",
 		"EXTENSION_LOG_LEVEL":        "debug",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.MinBatchSize != 1 || c.Distribution != dispatcher.Summary || c.PushTimeout != 250*time.Millisecond ||
+	if c.MinBatchSize != 1 || c.Distribution != dispatcher.Summary || c.PushTimeout != 250*time.Millisecond || c.RetryBackoff != 5*time.Second ||
 		c.ListenerAddress != "127.0.0.1:0" || c.LogLevel != slog.LevelDebug || c.AuthSecret == "" {
 		t.Fatalf("config = %+v", c)
 	}
@@ -55,12 +56,13 @@ func TestLoadConfigReportsEveryProblem(t *testing.T) {
 		"DISPATCH_MIN_BATCH_SIZE": "0",
 		"METRIC_DISTRIBUTION":     "percentiles",
 		"PUSH_TIMEOUT":            "soon",
+		"PUSH_RETRY_BACKOFF":      "-1s",
 		"EXTENSION_LOG_LEVEL":     "chatty",
 	}))
 	if err == nil {
 		t.Fatal("invalid configuration accepted")
 	}
-	for _, name := range []string{"GATEWAY", "DISPATCH_MIN_BATCH_SIZE", "METRIC_DISTRIBUTION", "PUSH_TIMEOUT", "EXTENSION_LOG_LEVEL"} {
+	for _, name := range []string{"GATEWAY", "DISPATCH_MIN_BATCH_SIZE", "METRIC_DISTRIBUTION", "PUSH_TIMEOUT", "PUSH_RETRY_BACKOFF", "EXTENSION_LOG_LEVEL"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

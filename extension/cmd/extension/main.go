@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/prometheus-lambda/prometheus-lambda/dispatcher"
@@ -61,6 +62,10 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 		FunctionVersion: reg.FunctionVersion,
 		Region:          cfg.Region,
 	}, cfg.Distribution)
+	metrics.SetPrices(cfg.Prices.Apply(metrics.Prices()))
+	if mb, err := strconv.ParseFloat(getenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"), 64); err == nil {
+		metrics.SetMemorySizeMB(mb)
+	}
 	var credentials dispatcher.CredentialsFunc
 	if creds != nil {
 		credentials = func(ctx context.Context) (string, string, error) {
@@ -76,6 +81,7 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, metrics.Gatherer(), &http.Client{}, credentials),
 		MinBatchSize: cfg.MinBatchSize,
 		PushTimeout:  cfg.PushTimeout,
+		RetryBackoff: cfg.RetryBackoff,
 		Logger:       logger,
 	})
 
@@ -94,6 +100,7 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 			d.Invoke(ctx, ev.RequestID)
 		case extension.Shutdown:
 			logger.Debug("shutdown", "reason", ev.ShutdownReason)
+			metrics.RecordShutdown(ev.ShutdownReason)
 			d.Shutdown(ctx, ev.Deadline(), telemetry)
 			if telemetry {
 				shutdownListener(listener, ev.Deadline())
