@@ -153,7 +153,7 @@ func newCostMetrics(f prometheus.Registerer, architecture string) *costMetrics {
 // Managed Instances) or a billed duration it adds no GB-seconds.
 func (c *costMetrics) record(r *telemetryapi.PlatformReport) {
 	gbs := r.Metrics.BilledDurationMs / 1000 * r.Metrics.MemorySizeMB / 1024
-	if !(gbs > 0) || math.IsInf(gbs, 0) {
+	if !r.Metrics.HasBilledDuration() || !r.Metrics.HasMemorySize() || !(gbs > 0) || math.IsInf(gbs, 0) {
 		gbs = 0
 	}
 	p := c.prices.Load()

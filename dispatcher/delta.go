@@ -6,10 +6,14 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // ClearmodeLabel is the label that tells the gateway how to merge a sample.
 const ClearmodeLabel = "clearmode"
+
+// clearmodeLabelAlt is the other spelling of ClearmodeLabel the gateway reads.
+const clearmodeLabelAlt = "clear_mode"
 
 // Clearmode values the deltas carry. They restate the gateway's defaults
 // for counters, histograms, summaries (aggregate) and gauges (replace), so
@@ -25,6 +29,7 @@ type cumulative struct {
 	count   uint64   // histogram or summary sample count
 	sum     float64  // histogram or summary sample sum
 	buckets []uint64 // histogram cumulative bucket counts, in bucket order
+	created int64    // created timestamp (Unix ns) of a counter, histogram or summary; 0 if none
 }
 
 // snapshot maps series (family name + label pairs) to cumulative values.
@@ -40,8 +45,12 @@ type snapshot map[string]cumulative
 // the whole current value is then the increment. Gauges ride along only when
 // something else changed, so an idle environment pushes nothing.
 //
+// A counter, histogram or summary whose created timestamp differs from the
+// acknowledged one (both set) restarted too, even if its value did not drop.
+//
 // Every sample gets a clearmode label (aggregate for increments, replace for
-// gauges). Untyped series are treated as counters; native histogram fields
+// gauges) unless it carries one (clearmode or clear_mode, as pushed to the
+// local push endpoint), which is kept as it is. Untyped series are treated as counters; native histogram fields
 // are not pushed.
 func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, snapshot) {
 	next := make(snapshot, len(acked))
@@ -51,6 +60,9 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 		var metrics []*dto.Metric
 		for _, m := range mf.Metric {
 			key := seriesKey(mf.GetName(), m.Label)
+			if hasClearmode(m.Label) { // the same series whatever its clear mode says
+				key = seriesKey(mf.GetName(), withoutClearmode(m.Label))
+			}
 			prev, known := acked[key]
 			d := &dto.Metric{}
 			mode := clearmodeAggregate
@@ -60,9 +72,10 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 				if mf.GetType() == dto.MetricType_UNTYPED {
 					v = m.GetUntyped().GetValue()
 				}
-				next[key] = cumulative{value: v}
+				cur := cumulative{value: v, created: createdOf(m.GetCounter().GetCreatedTimestamp())}
+				next[key] = cur
 				inc := v - prev.value
-				if !known || v < prev.value {
+				if !known || v < prev.value || restarted(prev, cur) {
 					inc = v
 				}
 				if inc == 0 {
@@ -80,12 +93,13 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 				d.Gauge = &dto.Gauge{Value: proto.Float64(v)}
 			case dto.MetricType_HISTOGRAM:
 				h := m.GetHistogram()
-				cur := cumulative{count: h.GetSampleCount(), sum: h.GetSampleSum(), buckets: make([]uint64, len(h.Bucket))}
+				cur := cumulative{count: h.GetSampleCount(), sum: h.GetSampleSum(), buckets: make([]uint64, len(h.Bucket)),
+					created: createdOf(h.GetCreatedTimestamp())}
 				for i, b := range h.Bucket {
 					cur.buckets[i] = b.GetCumulativeCount()
 				}
 				next[key] = cur
-				if known && (cur.count < prev.count || len(prev.buckets) != len(cur.buckets)) {
+				if known && (cur.count < prev.count || len(prev.buckets) != len(cur.buckets) || restarted(prev, cur)) {
 					known = false // restarted or re-bucketed: send everything
 				}
 				if !known {
@@ -105,9 +119,9 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 				d.Histogram = dh
 			case dto.MetricType_SUMMARY:
 				s := m.GetSummary()
-				cur := cumulative{count: s.GetSampleCount(), sum: s.GetSampleSum()}
+				cur := cumulative{count: s.GetSampleCount(), sum: s.GetSampleSum(), created: createdOf(s.GetCreatedTimestamp())}
 				next[key] = cur
-				if !known || cur.count < prev.count {
+				if !known || cur.count < prev.count || restarted(prev, cur) {
 					prev = cumulative{}
 				}
 				if cur.count == prev.count {
@@ -118,7 +132,11 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 			default:
 				continue
 			}
-			d.Label = withLabel(m.Label, ClearmodeLabel, mode)
+			if hasClearmode(m.Label) {
+				d.Label = m.Label // pushed with its own clear mode: passed through
+			} else {
+				d.Label = withLabel(m.Label, ClearmodeLabel, mode)
+			}
 			metrics = append(metrics, d)
 		}
 		if len(metrics) == 0 {
@@ -137,6 +155,31 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 	out = append(out, gauges...)
 	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, next
+}
+
+// createdOf returns a created timestamp in Unix nanoseconds, 0 if unset.
+func createdOf(ts *timestamppb.Timestamp) int64 {
+	if ts == nil {
+		return 0
+	}
+	return ts.AsTime().UnixNano()
+}
+
+// restarted reports whether cur's created timestamp says the series started
+// again since prev was acknowledged.
+func restarted(prev, cur cumulative) bool {
+	return prev.created != 0 && cur.created != 0 && prev.created != cur.created
+}
+
+// hasClearmode reports whether labels carry a clear mode label, in either
+// spelling the gateway accepts.
+func hasClearmode(labels []*dto.LabelPair) bool {
+	for _, l := range labels {
+		if n := l.GetName(); n == ClearmodeLabel || n == clearmodeLabelAlt {
+			return true
+		}
+	}
+	return false
 }
 
 // seriesKey identifies a series by family name and its (sorted) label pairs.

@@ -81,11 +81,13 @@ type Config struct {
 // loop, one at a time.
 type Dispatcher struct {
 	cfg       Config
-	pending   atomic.Int64 // events counted since the last successful push
-	recent    []string     // requestIds of the last awaitedInvocations INVOKEs, oldest first
-	failures  int          // dispatches failed in a row
-	retryAt   time.Time    // INVOKEs do not push before
-	warnedKey string       // in-flight batch already warned about as older than the gateway's retention
+	pending   atomic.Int64  // events counted since the last successful push
+	lastBatch atomic.Int64  // Unix nanoseconds of the last HandleEvents; see background.go
+	kick      chan struct{} // signalled when pending reaches MinBatchSize; read by Run
+	recent    []string      // requestIds of the last awaitedInvocations INVOKEs, oldest first
+	failures  int           // dispatches failed in a row
+	retryAt   time.Time     // INVOKEs do not push before
+	warnedKey string        // in-flight batch already warned about as older than the gateway's retention
 }
 
 // New returns a Dispatcher; cfg.Metrics and cfg.Pusher are required.
@@ -105,12 +107,19 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Dispatcher{cfg: cfg}
+	return &Dispatcher{cfg: cfg, kick: make(chan struct{}, 1)}
 }
 
 // HandleEvents records a batch from the Telemetry API listener.
 func (d *Dispatcher) HandleEvents(_ context.Context, events []telemetryapi.Event) {
-	d.pending.Add(int64(d.cfg.Metrics.Record(events)))
+	n := d.pending.Add(int64(d.cfg.Metrics.Record(events)))
+	d.lastBatch.Store(time.Now().UnixNano())
+	if n >= int64(d.cfg.MinBatchSize) {
+		select { // wakes Run (Lambda Managed Instances); never blocks
+		case d.kick <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // Pending reports the events counted since the last successful push.

@@ -230,9 +230,15 @@ func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
 		m.errors.WithLabelValues(errorType).Inc()
 	}
 	m.duration.Observe(r.Metrics.DurationMs / 1000)
-	m.billedDuration.Observe(r.Metrics.BilledDurationMs / 1000)
-	m.maxMemoryUsed.Observe(r.Metrics.MaxMemoryUsedMB * bytesPerMB)
-	if r.Metrics.MemorySizeMB > 0 {
+	// A Lambda Managed Instances report carries only durationMs: figures
+	// it leaves out are not observed as zeros.
+	if r.Metrics.HasBilledDuration() {
+		m.billedDuration.Observe(r.Metrics.BilledDurationMs / 1000)
+	}
+	if r.Metrics.HasMaxMemoryUsed() {
+		m.maxMemoryUsed.Observe(r.Metrics.MaxMemoryUsedMB * bytesPerMB)
+	}
+	if r.Metrics.HasMemorySize() && r.Metrics.MemorySizeMB > 0 {
 		m.memorySize.Set(r.Metrics.MemorySizeMB * bytesPerMB)
 	}
 	m.platform.recordReport(r)

@@ -151,6 +151,12 @@ type ReportMetrics struct {
 	// RestoreDurationMs is set only on the first invocation after a
 	// SnapStart restore.
 	RestoreDurationMs *float64 `json:"restoreDurationMs"` // milliseconds
+	// Missing flags the fields above that the decoded record left out (or
+	// set to null), so that an absent figure is not taken for a zero one:
+	// on Lambda Managed Instances only DurationMs is sent. A ReportMetrics
+	// built in code has no flags: every field counts as present. See
+	// HasBilledDuration, HasMemorySize and HasMaxMemoryUsed.
+	Missing ReportFields `json:"-"`
 }
 
 // PlatformReport (platform.report) reports an invocation once the runtime

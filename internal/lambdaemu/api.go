@@ -70,6 +70,9 @@ type api struct {
 	function              Function
 	telemetryNotSupported bool
 	logger                *slog.Logger
+	// managedInstances refuses INVOKE at register and requires schema
+	// 2025-01-29, as Lambda Managed Instances do (Config.ManagedInstances).
+	managedInstances bool
 
 	// waiting carries parked /event/next requests to Run. It is unbuffered: a
 	// request is only taken when Run is ready to hand it an event.
@@ -89,6 +92,7 @@ type api struct {
 	destination     *url.URL
 	initErrors      []string
 	exitErrors      []string
+	refused         int // registrations refused for INVOKE (managedInstances)
 }
 
 func newAPI(extensionName string, fn Function, telemetryNotSupported bool, logger *slog.Logger) *api {
@@ -148,6 +152,15 @@ func (a *api) register(w http.ResponseWriter, r *http.Request) {
 	for _, e := range req.Events {
 		if e != "INVOKE" && e != "SHUTDOWN" {
 			writeError(w, http.StatusForbidden, errTypeInvalidEvent, fmt.Sprintf("%s: not INVOKE or SHUTDOWN", e))
+			return
+		}
+		if e == "INVOKE" && a.managedInstances {
+			// The extension stays unregistered and may register again.
+			a.mu.Lock()
+			a.refused++
+			a.mu.Unlock()
+			a.logger.Info("registration refused: INVOKE on Lambda Managed Instances", "name", name)
+			writeError(w, http.StatusForbidden, errTypeInvalidEvent, "INVOKE: external extensions on Lambda Managed Instances may register for SHUTDOWN only")
 			return
 		}
 	}
@@ -287,6 +300,9 @@ func (a *api) subscribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dest, err := validateSubscription(body)
+	if err == nil && a.managedInstances {
+		err = requireManagedSchema(body)
+	}
 	if err != nil {
 		a.logger.Warn("telemetry subscription rejected", "err", err)
 		writeError(w, http.StatusBadRequest, errTypeValidation, err.Error())
@@ -451,3 +467,18 @@ func randomHex(n int) string {
 func traceHeader(now time.Time) string {
 	return fmt.Sprintf("Root=1-%08x-%s;Parent=%s;Sampled=0", now.Unix(), randomHex(12), randomHex(8))
 }
+
+// requireManagedSchema checks that a subscription uses schema 2025-01-29,
+// which Lambda Managed Instances require.
+func requireManagedSchema(body []byte) error {
+	var req subscribeRequest
+	if err := json.Unmarshal(body, &req); err != nil {
+		return fmt.Errorf("malformed subscription: %w", err)
+	}
+	if req.SchemaVersion != schemaManagedInstances {
+		return fmt.Errorf("schemaVersion %q: Lambda Managed Instances require %s", req.SchemaVersion, schemaManagedInstances)
+	}
+	return nil
+}
+
+const schemaManagedInstances = "2025-01-29"

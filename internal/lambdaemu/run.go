@@ -106,6 +106,18 @@ type Config struct {
 	// starts, and with len(Scenario.Invocations) before SHUTDOWN; tests use
 	// it to change the world between invocations.
 	BeforeInvoke func(k int)
+	// ManagedInstances emulates Lambda Managed Instances: /register with
+	// INVOKE is refused (403 Extension.InvalidEventType; the extension stays
+	// unregistered and may register again for SHUTDOWN only), the
+	// subscription must use schema 2025-01-29 (400 otherwise), and
+	// AWS_LAMBDA_INITIALIZATION_TYPE is lambda-managed-instances. No INVOKE
+	// is handed out: slot k of Order is delivered at step k, BatchInterval
+	// apart, while the extension waits in /event/next; then SHUTDOWN.
+	// BeforeInvoke is still called before each step and before SHUTDOWN.
+	ManagedInstances bool
+	// BatchInterval is the pause after each step's delivery in
+	// ManagedInstances mode; default 50ms.
+	BatchInterval time.Duration
 	// TelemetryNotSupported answers the subscription 202 Telemetry.NotSupported,
 	// as the Runtime Interface Emulator and SAM local do; nothing is delivered.
 	TelemetryNotSupported bool
@@ -163,6 +175,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 2 * time.Second
 	}
+	if c.BatchInterval <= 0 {
+		c.BatchInterval = 50 * time.Millisecond
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -196,6 +211,9 @@ type Result struct {
 	// InitErrors and ExitErrors are the Lambda-Extension-Function-Error-Type
 	// values of /init/error and /exit/error calls.
 	InitErrors, ExitErrors []string
+	// RegisterRefused counts registrations refused for asking for INVOKE
+	// (ManagedInstances).
+	RegisterRefused int
 	// ShutdownDuration runs from handing out SHUTDOWN to the process's exit
 	// (or its kill); zero if SHUTDOWN was never handed out.
 	ShutdownDuration time.Duration
@@ -206,7 +224,8 @@ type Result struct {
 //  1. Init: starts the extension (environment as documented on Config.Env
 //     plus AWS_LAMBDA_RUNTIME_API, AWS_REGION, AWS_DEFAULT_REGION,
 //     AWS_LAMBDA_FUNCTION_NAME, AWS_LAMBDA_FUNCTION_VERSION,
-//     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_INITIALIZATION_TYPE=on-demand)
+//     AWS_LAMBDA_FUNCTION_MEMORY_SIZE, AWS_LAMBDA_INITIALIZATION_TYPE=on-demand, or
+//     lambda-managed-instances with Config.ManagedInstances)
 //     and waits for register and the first /event/next.
 //  2. Invoke, for each invocation k: hands out INVOKE, POSTs batch k (slot
 //     k of Config.Order) to the subscribed listener meanwhile, and goes on
@@ -228,6 +247,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	fn := cfg.Scenario.function()
 	a := newAPI(filepath.Base(cfg.ExtensionPath), fn, cfg.TelemetryNotSupported, cfg.Logger)
+	a.managedInstances = cfg.ManagedInstances
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -275,7 +295,7 @@ func childEnv(cfg Config, fn Function, runtimeAPI string) []string {
 		"AWS_LAMBDA_FUNCTION_NAME=" + fn.Name,
 		"AWS_LAMBDA_FUNCTION_VERSION=" + fn.Version,
 		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE=" + strconv.Itoa(fn.MemorySizeMB),
-		"AWS_LAMBDA_INITIALIZATION_TYPE=on-demand",
+		"AWS_LAMBDA_INITIALIZATION_TYPE=" + initializationType(cfg),
 	}
 	if path, ok := os.LookupEnv("PATH"); ok {
 		env = append(env, "PATH="+path)
@@ -330,6 +350,11 @@ func (e *emulator) run(ctx context.Context) error {
 		<-delivered // on error the process is gone, which ends retries
 		if err != nil {
 			return err
+		}
+		if e.cfg.ManagedInstances && !invoke {
+			if err := e.pause(ctx, phase); err != nil {
+				return err
+			}
 		}
 		e.cfg.Logger.Debug("invocation done", "n", k+1, "requestId", inv.RequestID)
 	}
@@ -563,6 +588,31 @@ func (e *emulator) finish() {
 	e.res.InitErrors = slices.Clone(a.initErrors)
 	e.res.ExitErrors = slices.Clone(a.exitErrors)
 	e.res.ExitCode = e.proc.exitCode()
+	e.res.RegisterRefused = a.refused
+}
+
+// initializationType is AWS_LAMBDA_INITIALIZATION_TYPE.
+func initializationType(cfg Config) string {
+	if cfg.ManagedInstances {
+		return "lambda-managed-instances"
+	}
+	return "on-demand"
+}
+
+// pause waits BatchInterval between the steps of ManagedInstances mode; the
+// extension runs on meanwhile (the environment is never frozen there).
+func (e *emulator) pause(ctx context.Context, phase string) error {
+	t := time.NewTimer(e.cfg.BatchInterval)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-e.proc.exited:
+		return fmt.Errorf("%w: %s: %s%s", ErrExtensionExited, phase, e.proc.describe(), e.exitErrorSuffix())
+	case <-ctx.Done():
+		e.proc.kill()
+		return fmt.Errorf("lambdaemu: %w", ctx.Err())
+	}
 }
 
 func mustJSON(v any) []byte {

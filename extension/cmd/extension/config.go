@@ -31,6 +31,8 @@ type config struct {
 	Region          string                  // AWS_REGION, set by Lambda
 
 	Prices dispatcher.PriceOverrides // PRICE_PER_GB_SECOND, PRICE_PER_MILLION_REQUESTS: USD; unset: defaults per architecture
+
+	DispatchInterval time.Duration // DISPATCH_INTERVAL: push period on Lambda Managed Instances; 0: dispatcher.DefaultDispatchInterval
 }
 
 // loadConfig reads the configuration; every problem is reported, joined.
@@ -55,6 +57,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			errs = append(errs, fmt.Errorf("DISPATCH_MIN_BATCH_SIZE %q is not a whole number ≥ 1", v))
 		}
 		c.MinBatchSize = n
+	}
+	if v := getenv("DISPATCH_INTERVAL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("DISPATCH_INTERVAL %q is not a positive duration such as 10s", v))
+		}
+		c.DispatchInterval = d
 	}
 	if v := getenv("METRIC_DISTRIBUTION"); v != "" {
 		d, err := dispatcher.ParseDistribution(v)

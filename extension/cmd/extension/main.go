@@ -45,7 +45,7 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 
 	runtimeAPI := getenv("AWS_LAMBDA_RUNTIME_API")
 	client := extension.NewClient(runtimeAPI, nil)
-	reg, err := client.Register(ctx, name, extension.Invoke, extension.Shutdown)
+	reg, managed, err := register(ctx, client, name, getenv, logger)
 	if err != nil {
 		logger.Error("register with the Extensions API", "err", err)
 		return 1
@@ -78,7 +78,7 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 	}
 	d := dispatcher.New(dispatcher.Config{
 		Metrics:      metrics,
-		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, metrics.Gatherer(), &http.Client{}, credentials),
+		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, withLocalPush(getenv, metrics, reg.FunctionName, reg.FunctionVersion, cfg.Region, logger), &http.Client{}, credentials),
 		MinBatchSize: cfg.MinBatchSize,
 		PushTimeout:  cfg.PushTimeout,
 		RetryBackoff: cfg.RetryBackoff,
@@ -86,8 +86,11 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 	})
 
 	listener := telemetryapi.NewListener(cfg.ListenerAddress, d.HandleEvents, logger)
-	telemetry := subscribe(ctx, listener, runtimeAPI, client.ExtensionID(), logger)
-	logger.Debug("ready", "function", reg.FunctionName, "version", reg.FunctionVersion, "telemetry", telemetry)
+	telemetry := subscribe(ctx, listener, runtimeAPI, client.ExtensionID(), schemaVersion(managed), logger)
+	logger.Debug("ready", "function", reg.FunctionName, "version", reg.FunctionVersion, "telemetry", telemetry, "managedInstances", managed)
+	if managed {
+		return runManaged(ctx, client, d, metrics, listener, telemetry, cfg, logger)
+	}
 
 	for {
 		ev, err := client.NextEvent(ctx)
@@ -113,13 +116,13 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 // subscribe starts the listener and subscribes it to platform and function
 // telemetry. It reports whether telemetry will flow; without it the
 // extension still answers events so the function runs unharmed.
-func subscribe(ctx context.Context, l *telemetryapi.Listener, runtimeAPI, extensionID string, logger *slog.Logger) bool {
+func subscribe(ctx context.Context, l *telemetryapi.Listener, runtimeAPI, extensionID, schemaVersion string, logger *slog.Logger) bool {
 	if err := l.Start(); err != nil {
 		logger.Error("start the Telemetry API listener; running without telemetry", "err", err)
 		return false
 	}
 	err := telemetryapi.Subscribe(ctx, nil, runtimeAPI, extensionID, telemetryapi.Subscription{
-		SchemaVersion: telemetryapi.SchemaVersion,
+		SchemaVersion: schemaVersion,
 		Types:         []string{telemetryapi.TypesPlatform, telemetryapi.TypesFunction},
 		Buffering:     telemetryapi.DefaultBuffering,
 		Destination:   telemetryapi.Destination{Protocol: "HTTP", URI: l.URI()},

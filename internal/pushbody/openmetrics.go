@@ -1,4 +1,4 @@
-package gateway
+package pushbody
 
 import (
 	"bufio"
@@ -514,7 +514,7 @@ func (p *omParser) convert(f *omFamily, m *omMetric) (*dto.Metric, error) {
 		if !hasMode {
 			// An info metric describes its pusher: the latest push's
 			// label sets are the family (see the package documentation).
-			dm.Label = append(dm.Label, &dto.LabelPair{Name: new(ClearModeLabel), Value: new(ClearModeFamily.String())})
+			dm.Label = append(dm.Label, &dto.LabelPair{Name: new(ClearModeLabel), Value: new("family")})
 		}
 		dm.Gauge = &dto.Gauge{Value: new(m.value)}
 	case "unknown":
@@ -793,3 +793,6 @@ func (c *cursor) exemplar() error {
 	}
 	return nil
 }
+
+// quantile is one summary quantile.
+type quantile struct{ quantile, value float64 }
