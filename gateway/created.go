@@ -7,6 +7,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
 // Created timestamps.
@@ -118,23 +120,6 @@ func exposeCreated(m *dto.Metric, typ dto.MetricType, se *series) {
 	}
 }
 
-// createdSibling returns the family whose created time a family named name
-// would restate (X_created → counter X_total, or histogram or summary X),
-// given a lookup of types by name.
-func createdSibling(name string, typeOf func(string) (dto.MetricType, bool)) (string, dto.MetricType, bool) {
-	base, ok := strings.CutSuffix(name, "_created")
-	if !ok || base == "" {
-		return "", 0, false
-	}
-	if t, ok := typeOf(base + "_total"); ok && t == dto.MetricType_COUNTER {
-		return base + "_total", t, true
-	}
-	if t, ok := typeOf(base); ok && (t == dto.MetricType_HISTOGRAM || t == dto.MetricType_SUMMARY || t == dto.MetricType_COUNTER) {
-		return base, t, true
-	}
-	return "", 0, false
-}
-
 // createdName is the name of the _created sample a family exposes in
 // OpenMetrics, "" if none.
 func createdName(name string, typ dto.MetricType) string {
@@ -148,7 +133,7 @@ func createdName(name string, typ dto.MetricType) string {
 // OpenMetrics scrape, with the _created sample of another family, or the
 // other way round.
 func createdClash(name string, typ dto.MetricType, typeOf func(string) (dto.MetricType, bool)) error {
-	if sib, st, ok := createdSibling(name, typeOf); ok && sib != name {
+	if sib, st, ok := pushbody.CreatedSibling(name, typeOf); ok && sib != name {
 		return &ValidationError{Metric: name, Reason: fmt.Sprintf("name collides with the _created series of %s %s", typeName(st), sib)}
 	}
 	if cn := createdName(name, typ); cn != "" && cn != name {

@@ -8,10 +8,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 )
 
-// createdSibling returns the family whose created time a family named name
+// CreatedSibling returns the family whose created time a family named name
 // would restate (X_created → counter X_total, or histogram or summary X),
 // given a lookup of types by name.
-func createdSibling(name string, typeOf func(string) (dto.MetricType, bool)) (string, dto.MetricType, bool) {
+func CreatedSibling(name string, typeOf func(string) (dto.MetricType, bool)) (string, dto.MetricType, bool) {
 	base, ok := strings.CutSuffix(name, "_created")
 	if !ok || base == "" {
 		return "", 0, false
@@ -44,7 +44,7 @@ func foldCreatedGauges(fams []*dto.MetricFamily) []*dto.MetricFamily {
 	for _, mf := range fams {
 		t := mf.GetType()
 		if t == dto.MetricType_GAUGE || t == dto.MetricType_UNTYPED {
-			if sib, st, ok := createdSibling(mf.GetName(), typeOf); ok {
+			if sib, st, ok := CreatedSibling(mf.GetName(), typeOf); ok {
 				setCreatedFrom(mf, byName[sib], st)
 				continue
 			}
