@@ -21,10 +21,12 @@ const (
 // extensions may register for SHUTDOWN only and the environment is never
 // frozen): it pushes every interval when anything is pending or a batch
 // waits to be re-sent, and as soon as MinBatchSize events are pending.
-// Each dispatch is bounded by PushTimeout; after a failed one Run does not
-// push before the retry backoff has passed, as INVOKEs do not.
+// Each dispatch is bounded by PushTimeout, the platform metrics first and
+// the custom metrics with the time left; after a failed one Run does not
+// push that Pusher's metrics before its retry backoff has passed, as
+// INVOKEs do not.
 //
-// Run owns the Pusher while it runs: Invoke and Shutdown must not be called
+// Run owns the Pushers while it runs: Invoke and Shutdown must not be called
 // until it has returned. Cancelling ctx cuts a push under way; its batch
 // stays in flight and is re-sent with its Idempotency-Key by the next
 // dispatch (at SHUTDOWN, ShutdownQuiet).
@@ -42,19 +44,16 @@ func (d *Dispatcher) Run(ctx context.Context, interval time.Duration) {
 		case <-ticker.C:
 		case <-d.kick:
 			reason = "batch"
-			if d.pending.Load() < int64(d.cfg.MinBatchSize) {
+			if !d.full() {
 				continue // a dispatch since the kick took them
 			}
 		}
-		_, _, _, inflight := d.cfg.Pusher.InFlight()
-		if d.pending.Load() == 0 && !inflight {
-			continue
-		}
-		if time.Now().Before(d.retryAt) {
+		due := d.due(1)
+		if len(due) == 0 {
 			continue
 		}
 		pctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
-		d.dispatch(pctx, reason)
+		d.dispatchLanes(pctx, reason, due)
 		cancel()
 	}
 }

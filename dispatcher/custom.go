@@ -41,7 +41,8 @@ var (
 
 // customMetrics holds the function's own metrics: Embedded Metric Format
 // documents in its log lines (emf.go), as counters and histograms in the
-// registry the Pusher gathers. It is an unchecked Collector, so that one
+// registry of the custom metrics (Metrics.CustomGatherer), which travel in
+// pushes of their own. It is an unchecked Collector, so that one
 // family may carry series with different label names (one per dimension
 // set), which the gateway accepts. Safe for concurrent use.
 type customMetrics struct {
@@ -78,12 +79,16 @@ type emfSeries struct {
 	observer prometheus.Observer
 }
 
-func newCustomMetrics(reg *prometheus.Registry, l Labels) *customMetrics {
-	f := prometheus.WrapRegistererWith(prometheus.Labels{
+// newCustomMetrics registers the custom series in custom and the EMF
+// diagnostics (aws_lambda_emf_*) with the platform metrics in platform,
+// both wrapped with l: a push of the custom metrics the gateway rejects
+// must not take the counts of what was dropped along.
+func newCustomMetrics(platform, custom *prometheus.Registry, l Labels) *customMetrics {
+	constLabels := prometheus.Labels{
 		"function_name":    l.FunctionName,
 		"function_version": l.FunctionVersion,
 		"region":           l.Region,
-	}, reg)
+	}
 	c := &customMetrics{
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "aws_lambda_emf_invalid_total",
@@ -99,7 +104,8 @@ func newCustomMetrics(reg *prometheus.Registry, l Labels) *customMetrics {
 		labels:   map[string]string{},
 		series:   map[string]*emfSeries{},
 	}
-	f.MustRegister(c.invalid, c.dropped, c)
+	prometheus.WrapRegistererWith(constLabels, platform).MustRegister(c.invalid, c.dropped)
+	prometheus.WrapRegistererWith(constLabels, custom).MustRegister(c)
 	return c
 }
 

@@ -11,6 +11,15 @@
 // or counted twice while the gateway comes back before the environment
 // shuts down.
 //
+// The function's own metrics (EMF, local push) travel in pushes of their
+// own, by a second Pusher (Config.CustomPusher) to the same grouping key:
+// the gateway applies a push whole or not at all, and rejects one carrying
+// a name another job stores with another type, so a custom metric it
+// refuses must not take the platform metrics along. Each Pusher has its
+// own batch in flight, its own pending count and its own retry backoff; a
+// dispatch drives the platform Pusher first, then the custom one with the
+// time left.
+//
 // Timing follows the Lambda execution environment lifecycle
 // (docs.aws.amazon.com/lambda/latest/dg/lambda-runtime-environment.html):
 // the environment freezes once every extension calls /event/next, so a
@@ -19,9 +28,10 @@
 // invocation's platform.report. A dispatch retries failed pushes with
 // exponential backoff within its budget (PushTimeout at an INVOKE, the
 // SHUTDOWN deadline less a margin at SHUTDOWN); after a failed dispatch
-// INVOKEs do not push until a backoff (RetryBackoff, doubling per failed
-// dispatch up to MaxRetryBackoff) has passed, so a dead gateway neither
-// delays every invocation nor gets hammered. SHUTDOWN always tries.
+// INVOKEs do not push that Pusher's metrics until a backoff (RetryBackoff,
+// doubling per failed dispatch up to MaxRetryBackoff) has passed, so a dead
+// gateway neither delays every invocation nor gets hammered. SHUTDOWN
+// always tries.
 package dispatcher
 
 import (
@@ -67,8 +77,13 @@ const (
 
 // Config configures a Dispatcher.
 type Config struct {
-	Metrics      *Metrics
-	Pusher       *Pusher
+	Metrics *Metrics
+	// Pusher pushes the platform metrics (Metrics.Gatherer); required.
+	Pusher *Pusher
+	// CustomPusher pushes the function's own metrics (Metrics.CustomGatherer,
+	// combined with the local push endpoint's: CombineGatherers) in pushes
+	// of their own; nil means none are pushed.
+	CustomPusher *Pusher
 	MinBatchSize int           // events counted before an INVOKE dispatches; ≤ 0 means DefaultMinBatchSize
 	PushTimeout  time.Duration // bound of a dispatch at an INVOKE; ≤ 0 means DefaultPushTimeout
 	ReportWait   time.Duration // ≤ 0 means DefaultReportWait
@@ -81,13 +96,31 @@ type Config struct {
 // loop, one at a time.
 type Dispatcher struct {
 	cfg       Config
-	pending   atomic.Int64  // events counted since the last successful push
+	lanes     []*lane       // the platform Pusher's, then the custom one's if any
 	lastBatch atomic.Int64  // Unix nanoseconds of the last HandleEvents; see background.go
-	kick      chan struct{} // signalled when pending reaches MinBatchSize; read by Run
+	kick      chan struct{} // signalled when a lane's pending reaches MinBatchSize; read by Run
 	recent    []string      // requestIds of the last awaitedInvocations INVOKEs, oldest first
-	failures  int           // dispatches failed in a row
-	retryAt   time.Time     // INVOKEs do not push before
-	warnedKey string        // in-flight batch already warned about as older than the gateway's retention
+}
+
+// lane is a Pusher with its own dispatch state: a failure or a dropped
+// batch of one lane never delays or counts against the other.
+type lane struct {
+	name      string       // "platform" or "custom", in logs
+	pusher    *Pusher      // owned by the event loop (or Run)
+	pending   atomic.Int64 // events counted since the lane's last successful dispatch
+	failures  int          // dispatches failed in a row
+	retryAt   time.Time    // INVOKEs (and Run) do not push before
+	warnedKey string       // in-flight batch already warned about as older than the gateway's retention
+}
+
+// due reports whether the lane should push now: at least threshold events
+// are pending or a batch waits to be re-sent, and it is not backing off.
+func (l *lane) due(threshold int64, now time.Time) bool {
+	_, _, _, inflight := l.pusher.InFlight()
+	if l.pending.Load() < threshold && !inflight {
+		return false
+	}
+	return !now.Before(l.retryAt)
 }
 
 // New returns a Dispatcher; cfg.Metrics and cfg.Pusher are required.
@@ -107,14 +140,23 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	return &Dispatcher{cfg: cfg, kick: make(chan struct{}, 1)}
+	d := &Dispatcher{cfg: cfg, kick: make(chan struct{}, 1)}
+	d.lanes = append(d.lanes, &lane{name: "platform", pusher: cfg.Pusher})
+	if cfg.CustomPusher != nil {
+		d.lanes = append(d.lanes, &lane{name: "custom", pusher: cfg.CustomPusher})
+	}
+	return d
 }
 
 // HandleEvents records a batch from the Telemetry API listener.
 func (d *Dispatcher) HandleEvents(_ context.Context, events []telemetryapi.Event) {
-	n := d.pending.Add(int64(d.cfg.Metrics.Record(events)))
+	n := int64(d.cfg.Metrics.Record(events))
+	full := false
+	for _, l := range d.lanes {
+		full = l.pending.Add(n) >= int64(d.cfg.MinBatchSize) || full
+	}
 	d.lastBatch.Store(time.Now().UnixNano())
-	if n >= int64(d.cfg.MinBatchSize) {
+	if full {
 		select { // wakes Run (Lambda Managed Instances); never blocks
 		case d.kick <- struct{}{}:
 		default:
@@ -122,38 +164,78 @@ func (d *Dispatcher) HandleEvents(_ context.Context, events []telemetryapi.Event
 	}
 }
 
-// Pending reports the events counted since the last successful push.
-func (d *Dispatcher) Pending() int64 { return d.pending.Load() }
+// Pending reports the events counted since the last successful push of the
+// platform metrics.
+func (d *Dispatcher) Pending() int64 { return d.lanes[0].pending.Load() }
 
-// Invoke handles an INVOKE event: it pushes when at least MinBatchSize
-// events are pending or a batch waits to be re-sent, unless it is backing
-// off after a failed dispatch; the dispatch, retries included, takes at most
-// PushTimeout. A failed push is logged and its batch waits for the next
-// dispatch; it never fails the invocation.
+// full reports whether a lane has MinBatchSize events pending.
+func (d *Dispatcher) full() bool {
+	for _, l := range d.lanes {
+		if l.pending.Load() >= int64(d.cfg.MinBatchSize) {
+			return true
+		}
+	}
+	return false
+}
+
+// Invoke handles an INVOKE event: it pushes, per Pusher, when at least
+// MinBatchSize events are pending or a batch waits to be re-sent, unless
+// that Pusher is backing off after a failed dispatch; the dispatch, retries
+// included, takes at most PushTimeout, the platform metrics first. A failed
+// push is logged and its batch waits for the next dispatch; it never fails
+// the invocation.
 func (d *Dispatcher) Invoke(ctx context.Context, requestID string) {
 	if len(d.recent) == awaitedInvocations {
 		d.recent = append(d.recent[:0], d.recent[1:]...)
 	}
 	d.recent = append(d.recent, requestID)
-	_, _, _, inflight := d.cfg.Pusher.InFlight()
-	if d.pending.Load() < int64(d.cfg.MinBatchSize) && !inflight {
-		return
-	}
-	if time.Now().Before(d.retryAt) {
+	due := d.due(int64(d.cfg.MinBatchSize))
+	if len(due) == 0 {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.PushTimeout)
 	defer cancel()
-	d.dispatch(ctx, "invoke")
+	d.dispatchLanes(ctx, "invoke", due)
+}
+
+// due returns the lanes that should push now (see lane.due), in order.
+func (d *Dispatcher) due(threshold int64) []*lane {
+	now := time.Now()
+	var due []*lane
+	for _, l := range d.lanes {
+		if l.due(threshold, now) {
+			due = append(due, l)
+		}
+	}
+	return due
+}
+
+// dispatchLanes dispatches lanes one after the other within ctx, each with
+// the time the earlier ones left, and returns the names of those not
+// delivered whole. A lane the earlier ones left no time is not tried: its
+// state stays as it was, with no backoff.
+func (d *Dispatcher) dispatchLanes(ctx context.Context, reason string, lanes []*lane) (failed []string) {
+	for _, l := range lanes {
+		if ctx.Err() != nil {
+			d.cfg.Logger.Debug("no time left to push", "metrics", l.name, "reason", reason)
+			failed = append(failed, l.name)
+			continue
+		}
+		if !d.dispatch(ctx, reason, l) {
+			failed = append(failed, l.name)
+		}
+	}
+	return failed
 }
 
 // Shutdown handles a SHUTDOWN event: when awaitReport is set it waits for
 // the platform.report of the last invocations (the last one's comes only
 // now; earlier ones are there unless Lambda reordered batches), at most
-// ReportWait and half the time left, then pushes everything pending — the batch in flight first —
-// retrying until shutdownMargin before the deadline, also when the gateway
-// hangs. It returns whether everything was delivered; what was not is lost
-// with the environment.
+// ReportWait and half the time left, then pushes everything pending — the
+// batch in flight first, the platform metrics with the whole budget, then
+// the custom metrics with what is left — retrying until shutdownMargin
+// before the deadline, also when the gateway hangs. It returns whether
+// everything was delivered; what was not is lost with the environment.
 func (d *Dispatcher) Shutdown(ctx context.Context, deadline time.Time, awaitReport bool) bool {
 	if awaitReport && len(d.recent) > 0 {
 		wait := min(d.cfg.ReportWait, time.Until(deadline)/2)
@@ -173,31 +255,33 @@ func (d *Dispatcher) Shutdown(ctx context.Context, deadline time.Time, awaitRepo
 	}
 	ctx, cancel := context.WithDeadline(ctx, deadline.Add(-shutdownMargin))
 	defer cancel()
-	if d.dispatch(ctx, "shutdown") {
+	failed := d.dispatchLanes(ctx, "shutdown", d.lanes)
+	if len(failed) == 0 {
 		return true
 	}
 	d.cfg.Logger.Error("final push failed before the shutdown deadline; the increments not acknowledged are lost with this environment",
-		"pending", d.pending.Load())
+		"metrics", failed, "pending", d.Pending())
 	return false
 }
 
-// dispatch pushes until everything pending is acknowledged, two batches
-// are dropped, or ctx ends, waiting between attempts with exponential
-// backoff. It reports whether everything was acknowledged.
-func (d *Dispatcher) dispatch(ctx context.Context, reason string) bool {
-	n := d.pending.Load()
+// dispatch pushes l's metrics until everything pending is acknowledged,
+// two batches are dropped, or ctx ends, waiting between attempts with
+// exponential backoff. It reports whether everything was acknowledged. A
+// failure sets l's backoff only.
+func (d *Dispatcher) dispatch(ctx context.Context, reason string, l *lane) bool {
+	n := l.pending.Load()
 	start := time.Now()
 	wait := attemptBackoff
 	drops := 0
 	var err error
 	for attempt := 1; ; attempt++ {
 		var pushed bool
-		pushed, err = d.cfg.Pusher.Push(ctx)
+		pushed, err = l.pusher.Push(ctx)
 		if err == nil {
-			d.pending.Add(-n)
-			d.failures, d.retryAt = 0, time.Time{}
+			l.pending.Add(-n)
+			l.failures, l.retryAt = 0, time.Time{}
 			if pushed {
-				d.cfg.Logger.Debug("pushed", "reason", reason, "events", n, "attempts", attempt, "took", time.Since(start))
+				d.cfg.Logger.Debug("pushed", "metrics", l.name, "reason", reason, "events", n, "attempts", attempt, "took", time.Since(start))
 			}
 			return drops == 0
 		}
@@ -206,12 +290,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, reason string) bool {
 			// Retrying it cannot help. The increments since go in a batch
 			// of their own, now; if the gateway rejects that one too, with
 			// the next dispatch.
-			d.cfg.Logger.Error("gateway rejected a push; its increments are dropped", "reason", reason,
-				"status", dropped.Status, "dropped_batches", d.cfg.Pusher.Stats().Dropped, "err", err)
+			d.cfg.Logger.Error("gateway rejected a push; its increments are dropped", "metrics", l.name, "reason", reason,
+				"status", dropped.Status, "dropped_batches", l.pusher.Stats().Dropped, "err", err)
 			if drops++; drops < 2 {
 				continue
 			}
-			d.pending.Add(-n)
+			l.pending.Add(-n)
 			return false
 		}
 		if ctx.Err() != nil || !retryNow(err) {
@@ -232,12 +316,12 @@ func (d *Dispatcher) dispatch(ctx context.Context, reason string) bool {
 		}
 		wait *= 2
 	}
-	d.failures++
-	backoff := min(d.cfg.RetryBackoff<<min(d.failures-1, 16), max(d.cfg.RetryBackoff, MaxRetryBackoff))
+	l.failures++
+	backoff := min(d.cfg.RetryBackoff<<min(l.failures-1, 16), max(d.cfg.RetryBackoff, MaxRetryBackoff))
 	backoff = backoff*3/4 + rand.N(backoff/2+1) // ±25%: environments of a function do not retry in step
-	d.retryAt = time.Now().Add(backoff)
-	key, since, attempts, inflight := d.cfg.Pusher.InFlight()
-	attrs := []any{"reason", reason, "err", err, "failed_dispatches", d.failures}
+	l.retryAt = time.Now().Add(backoff)
+	key, since, attempts, inflight := l.pusher.InFlight()
+	attrs := []any{"metrics", l.name, "reason", reason, "err", err, "failed_dispatches", l.failures}
 	if inflight {
 		attrs = append(attrs, "batch", key, "batch_attempts", attempts)
 	}
@@ -245,10 +329,10 @@ func (d *Dispatcher) dispatch(ctx context.Context, reason string) bool {
 		attrs = append(attrs, "next_invoke_push_after", backoff.Round(time.Millisecond))
 	}
 	d.cfg.Logger.Error("push failed; the batch is kept and re-sent with its Idempotency-Key", attrs...)
-	if inflight && since > GatewayIdempotencyRetention && d.warnedKey != key {
-		d.warnedKey = key
+	if inflight && since > GatewayIdempotencyRetention && l.warnedKey != key {
+		l.warnedKey = key
 		d.cfg.Logger.Warn("a batch that may have reached the gateway is still unacknowledged after the gateway's default idempotency retention; "+
-			"if it was applied and the gateway forgot its key, re-sending it counts it twice", "batch", key, "since", since.Round(time.Second))
+			"if it was applied and the gateway forgot its key, re-sending it counts it twice", "metrics", l.name, "batch", key, "since", since.Round(time.Second))
 	}
 	return false
 }

@@ -1,9 +1,12 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -231,5 +234,106 @@ func TestReportArrivedWhileItsBatchIsBeingRecorded(t *testing.T) {
 	case <-m.ReportArrived("last"):
 	default:
 		t.Fatal("waiting for an already recorded report must end at once")
+	}
+}
+
+// conflictGateway answers 400, as the gateway does to a push carrying a
+// family another job stores with another type, to every push carrying
+// orders_placed_total, and passes the others on.
+type conflictGateway struct{ next http.Handler }
+
+func (g conflictGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	if bytes.Contains(raw, []byte("orders_placed_total")) {
+		http.Error(w, "orders_placed_total: type counter, but job other stores it as gauge", http.StatusBadRequest)
+		return
+	}
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	g.next.ServeHTTP(w, r)
+}
+
+// A custom metric the gateway rejects is dropped with its batches; the
+// platform metrics, in pushes of their own, all arrive, and the custom
+// lane's drops neither back off nor delay the platform's pushes.
+func TestDispatcherCustomRejectionSparesPlatformMetrics(t *testing.T) {
+	gw := &recordingGateway{}
+	srv := httptest.NewServer(conflictGateway{gw})
+	defer srv.Close()
+	m := newTestMetrics()
+	platform := NewPusher(srv.URL, "fn", m.Gatherer(), nil, nil)
+	custom := NewPusher(srv.URL, "fn", m.CustomGatherer(), nil, nil)
+	d := New(Config{Metrics: m, Pusher: platform, CustomPusher: custom, MinBatchSize: 1, ReportWait: time.Minute})
+	ctx := context.Background()
+	line := emfTextEvent(emfFixture(t) + "\n")
+
+	const n = 5
+	for i := range n {
+		id := fmt.Sprintf("r%d", i)
+		d.Invoke(ctx, id)
+		d.HandleEvents(ctx, []telemetryapi.Event{line, reportEvent(id, "success")})
+	}
+	if d.Shutdown(ctx, time.Now().Add(10*time.Second), true) {
+		t.Error("shutdown reported success although the last custom batch was rejected")
+	}
+	if got := gw.sum("aws_lambda_invocations_total"); got != n {
+		t.Errorf("the gateway got %v invocations, want all %d", got, n)
+	}
+	if got := gw.sum("aws_lambda_emf_invalid_total") + gw.sum("aws_lambda_telemetry_events_total"); got == 0 {
+		t.Error("the platform pushes lack the EMF diagnostics and event counts")
+	}
+	if gw.sum("orders_placed_total") != 0 {
+		t.Error("a push carrying the conflicting family was applied")
+	}
+	ps, cs := platform.Stats(), custom.Stats()
+	if ps.Dropped != 0 || ps.Failures != 0 || ps.Acknowledged != n {
+		t.Errorf("platform pusher %+v, want %d acknowledged batches and no drop", ps, n)
+	}
+	if cs.Dropped != n || cs.Failures != 0 || cs.Acknowledged != 0 {
+		t.Errorf("custom pusher %+v, want its %d batches dropped", cs, n)
+	}
+	for _, l := range d.lanes {
+		if l.failures != 0 || !l.retryAt.IsZero() || l.pending.Load() != 0 {
+			t.Errorf("%s lane: failures %d, retryAt %v, pending %d; a dropped batch is no failure to back off from",
+				l.name, l.failures, l.retryAt, l.pending.Load())
+		}
+	}
+	if _, _, _, ok := custom.InFlight(); ok {
+		t.Error("a rejected custom batch is still in flight")
+	}
+}
+
+// A hanging push of the custom metrics cannot starve the platform's: the
+// platform metrics go first and get the whole budget; a custom failure
+// backs off the custom lane only.
+func TestDispatcherCustomFailureBacksOffCustomOnly(t *testing.T) {
+	gw := &recordingGateway{}
+	srv := httptest.NewServer(gw)
+	defer srv.Close()
+	down := &recordingGateway{fail: true} // 500
+	downSrv := httptest.NewServer(down)
+	defer downSrv.Close()
+	m := newTestMetrics()
+	platform := NewPusher(srv.URL, "fn", m.Gatherer(), nil, nil)
+	custom := NewPusher(downSrv.URL, "fn", m.CustomGatherer(), nil, nil)
+	d := New(Config{Metrics: m, Pusher: platform, CustomPusher: custom, MinBatchSize: 1,
+		PushTimeout: 200 * time.Millisecond, RetryBackoff: time.Hour})
+	ctx := context.Background()
+	line := emfTextEvent(emfFixture(t) + "\n")
+	for i := range 3 {
+		id := fmt.Sprintf("r%d", i)
+		d.HandleEvents(ctx, []telemetryapi.Event{line, reportEvent(id, "success")})
+		d.Invoke(ctx, id)
+	}
+	if got := gw.sum("aws_lambda_invocations_total"); got != 3 {
+		t.Errorf("platform invocations pushed = %v, want 3: a custom failure delayed them", got)
+	}
+	if d.Pending() != 0 || d.lanes[0].failures != 0 {
+		t.Errorf("platform lane pending %d, failures %d", d.Pending(), d.lanes[0].failures)
+	}
+	if d.lanes[1].failures != 1 || d.lanes[1].retryAt.IsZero() {
+		t.Errorf("custom lane failures %d, retryAt %v; want one failed dispatch and a backoff", d.lanes[1].failures, d.lanes[1].retryAt)
+	}
+	if _, _, _, ok := custom.InFlight(); !ok {
+		t.Error("the failed custom batch is not kept in flight")
 	}
 }

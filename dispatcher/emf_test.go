@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
@@ -42,7 +43,7 @@ func emfJSONEvent(record string) telemetryapi.Event {
 // ("k=v,k=v", sorted), or nil when the family is absent.
 func emfGathered(t *testing.T, m *Metrics, name string) map[string]*dto.Metric {
 	t.Helper()
-	families, err := m.Gatherer().Gather()
+	families, err := prometheus.Gatherers{m.Gatherer(), m.CustomGatherer()}.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -71,7 +72,7 @@ func emfLabelString(labels []*dto.LabelPair) string {
 // customFamilies lists the gathered families that are not the platform's.
 func emfCustomFamilies(t *testing.T, m *Metrics) []string {
 	t.Helper()
-	families, err := m.Gatherer().Gather()
+	families, err := prometheus.Gatherers{m.Gatherer(), m.CustomGatherer()}.Gather()
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -482,12 +483,12 @@ func TestEMFSeriesLimit(t *testing.T) {
 	}
 }
 
-func TestPusherCarriesEMFMetrics(t *testing.T) {
+func TestCustomPusherCarriesEMFMetrics(t *testing.T) {
 	gw := &recordingGateway{}
 	srv := httptest.NewServer(gw)
 	defer srv.Close()
 	m := newTestMetrics()
-	p := NewPusher(srv.URL, "fn", m.Gatherer(), nil, nil)
+	p := NewPusher(srv.URL, "fn", m.CustomGatherer(), nil, nil)
 	line := emfTextEvent(emfFixture(t) + "\n")
 
 	m.Record([]telemetryapi.Event{line, reportEvent("r1", "success")})
@@ -496,7 +497,12 @@ func TestPusherCarriesEMFMetrics(t *testing.T) {
 	}
 	check := func(push map[string]*dto.MetricFamily) {
 		t.Helper()
-		for _, name := range []string{"orders_placed_total", "payment_latency_seconds", "cart_bytes", "aws_lambda_invocations_total"} {
+		for _, name := range []string{"aws_lambda_invocations_total", "aws_lambda_emf_invalid_total", "aws_lambda_emf_dropped_total"} {
+			if push[name] != nil {
+				t.Errorf("the push of the custom metrics carries the platform's %s", name)
+			}
+		}
+		for _, name := range []string{"orders_placed_total", "payment_latency_seconds", "cart_bytes"} {
 			mf := push[name]
 			if mf == nil || len(mf.Metric) != 1 {
 				t.Fatalf("push lacks %s: %v", name, mf)

@@ -33,7 +33,7 @@ const localPushMaxBodyBytes = 4 << 20
 //
 // A function's registry lives across warm invocations, so what it pushes is
 // cumulative: LocalPush keeps the latest pushed state of every series and is
-// a Gatherer the Pusher gathers together with the platform metrics (see
+// a Gatherer the custom Pusher gathers together with the EMF metrics (see
 // CombineGatherers), so deltas() turns counters, histograms, summaries and
 // untyped series into increments (a value going down, or a changed created
 // timestamp, is a reset) and gauges replace.
@@ -236,9 +236,10 @@ func (lp *LocalPush) Gather() ([]*dto.MetricFamily, error) {
 	return out, nil
 }
 
-// CombineGatherers gathers primary (the platform and EMF metrics) and then
-// local; a local family whose name primary already has is left out, so a
-// function's push cannot break the extension's batches.
+// CombineGatherers gathers primary (the EMF metrics, Metrics.CustomGatherer)
+// and then local; a local family whose name primary already has is left
+// out, so a function's push cannot break the batches of its EMF metrics.
+// (Platform names are reserved: LocalPush rejects them.)
 func CombineGatherers(primary, local prometheus.Gatherer) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		fams, err := primary.Gather()

@@ -65,7 +65,8 @@ const recentReports = 128
 // execution environment. Values are cumulative for the environment's
 // lifetime; the Pusher turns them into deltas. Safe for concurrent use.
 type Metrics struct {
-	registry *prometheus.Registry
+	registry       *prometheus.Registry // platform metrics, EMF diagnostics included
+	customRegistry *prometheus.Registry // the function's EMF metrics
 
 	invocations        *prometheus.CounterVec
 	errors             *prometheus.CounterVec
@@ -122,6 +123,7 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 	}
 	m := &Metrics{
 		registry:           reg,
+		customRegistry:     prometheus.NewRegistry(),
 		invocations:        counterVec("aws_lambda_invocations_total", "Invocations by platform.report status (success, error, failure, timeout).", "status"),
 		errors:             counterVec("aws_lambda_errors_total", "Invocations that did not succeed, by platform.report errorType.", "error_type"),
 		duration:           distribution("aws_lambda_duration_seconds", "Invocation duration (platform.report durationMs).", durationBuckets),
@@ -139,7 +141,7 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
 	f.MustRegister(m.memorySize)
 	m.platform = newPlatformMetrics(f, d)
-	m.custom = newCustomMetrics(reg, l)
+	m.custom = newCustomMetrics(reg, m.customRegistry, l)
 	return m
 }
 
@@ -153,8 +155,18 @@ func (m *Metrics) SetMemorySizeMB(mb float64) {
 	}
 }
 
-// Gatherer exposes the cumulative values.
+// Gatherer exposes the cumulative values of the platform metrics (the
+// EMF diagnostics aws_lambda_emf_* included): what the platform Pusher
+// gathers.
 func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+
+// CustomGatherer exposes the cumulative values of the function's own EMF
+// metrics, with the same constant labels: what the custom Pusher gathers
+// (with the local push endpoint's, see CombineGatherers). They travel in
+// pushes of their own, so that a custom metric the gateway rejects (a name
+// another job stores with another type) never takes the platform metrics
+// along.
+func (m *Metrics) CustomGatherer() prometheus.Gatherer { return m.customRegistry }
 
 // Record turns a batch of events into metrics and returns how many events
 // it counted: a platform.report whose requestId was already recorded is a

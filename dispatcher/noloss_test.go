@@ -337,7 +337,7 @@ func TestDispatcherShutdownBeatsAHangingGateway(t *testing.T) {
 	d.HandleEvents(ctx, []telemetryapi.Event{reportEvent("r1", "success")})
 	d.Invoke(ctx, "r1")
 	// A failed dispatch sets a long backoff; SHUTDOWN tries regardless.
-	d.failures, d.retryAt = 3, time.Now().Add(time.Hour)
+	d.lanes[0].failures, d.lanes[0].retryAt = 3, time.Now().Add(time.Hour)
 	deadline := time.Now().Add(600 * time.Millisecond)
 	if d.Shutdown(ctx, deadline, true) {
 		t.Fatal("shutdown reported success against a hanging gateway")

@@ -69,7 +69,7 @@ func TestEMFEndToEnd(t *testing.T) {
 	if v := series(t, families, "aws_lambda_emf_invalid_total", "reason")["timestamp"].GetCounter().GetValue(); v != 1 {
 		t.Errorf("aws_lambda_emf_invalid_total{reason=timestamp} = %v, want 1", v)
 	}
-	// The platform metrics travelled in the same pushes.
+	// The platform metrics travelled too, in pushes of their own.
 	if v := series(t, families, "aws_lambda_invocations_total", "status")["success"].GetCounter().GetValue(); v != 2 {
 		t.Errorf("aws_lambda_invocations_total{status=success} = %v, want 2", v)
 	}

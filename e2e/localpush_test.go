@@ -66,7 +66,7 @@ func TestLocalPushEndToEnd(t *testing.T) {
 	if h.GetSampleCount() != 3 || !near(h.GetSampleSum(), 0.3) || bucketCount(t, h, 0.1) != 2 {
 		t.Errorf("checkout_seconds = %v, want 3 observations summing to 0.3, 2 of them ≤ 0.1", h)
 	}
-	// The platform metrics travelled in the same pushes.
+	// The platform metrics travelled too, in pushes of their own.
 	if v := series(t, families, "aws_lambda_invocations_total", "status")["success"].GetCounter().GetValue(); v == 0 {
 		t.Errorf("aws_lambda_invocations_total{status=success} = 0")
 	}

@@ -41,22 +41,22 @@ func localPushAddress(getenv func(string) string) (string, error) {
 }
 
 // withLocalPush starts the local push endpoint (before the first event, so
-// a function's first push finds it) and returns what the Pusher gathers:
-// the platform and EMF metrics, plus the function's pushed metrics. Any
-// problem is logged and the extension runs without the endpoint.
+// a function's first push finds it) and returns what the custom Pusher
+// gathers: the EMF metrics, plus the function's pushed metrics. Any problem
+// is logged and the extension runs without the endpoint.
 func withLocalPush(getenv func(string) string, metrics *dispatcher.Metrics, function, version, region string, logger *slog.Logger) prometheus.Gatherer {
 	addr, err := localPushAddress(getenv)
 	if err != nil {
 		logger.Error("invalid configuration; running without the local push endpoint", "err", err)
-		return metrics.Gatherer()
+		return metrics.CustomGatherer()
 	}
 	if addr == "" {
-		return metrics.Gatherer()
+		return metrics.CustomGatherer()
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		logger.Error("listen for local pushes; running without the local push endpoint", "addr", addr, "err", err)
-		return metrics.Gatherer()
+		return metrics.CustomGatherer()
 	}
 	lp := dispatcher.NewLocalPush(dispatcher.Labels{FunctionName: function, FunctionVersion: version, Region: region})
 	mux := http.NewServeMux()
@@ -64,5 +64,5 @@ func withLocalPush(getenv func(string) string, metrics *dispatcher.Metrics, func
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }() // lives as long as the process
 	logger.Debug("local push endpoint", "addr", ln.Addr().String())
-	return dispatcher.CombineGatherers(metrics.Gatherer(), lp)
+	return dispatcher.CombineGatherers(metrics.CustomGatherer(), lp)
 }

@@ -76,9 +76,15 @@ func run(ctx context.Context, getenv func(string) string, name string) int {
 			return c.Username, c.Password, nil
 		}
 	}
+	// The function's own metrics go in pushes of their own, to the same
+	// group: a custom metric the gateway rejects must not take the platform
+	// metrics along.
+	custom := withLocalPush(getenv, metrics, reg.FunctionName, reg.FunctionVersion, cfg.Region, logger)
+	httpClient := &http.Client{}
 	d := dispatcher.New(dispatcher.Config{
 		Metrics:      metrics,
-		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, withLocalPush(getenv, metrics, reg.FunctionName, reg.FunctionVersion, cfg.Region, logger), &http.Client{}, credentials),
+		Pusher:       dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, metrics.Gatherer(), httpClient, credentials),
+		CustomPusher: dispatcher.NewPusher(cfg.Gateway, reg.FunctionName, custom, httpClient, credentials),
 		MinBatchSize: cfg.MinBatchSize,
 		PushTimeout:  cfg.PushTimeout,
 		RetryBackoff: cfg.RetryBackoff,
