@@ -102,10 +102,8 @@ func TestMetricsForgetsOldReportsWithinBound(t *testing.T) {
 	for i := 0; i < recentReports*3; i++ {
 		m.Record([]telemetryapi.Event{reportEvent(fmt.Sprintf("req-%d", i), "success")})
 	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if len(m.seen) != recentReports {
-		t.Fatalf("remembered %d request ids, want the bound %d", len(m.seen), recentReports)
+	if got := m.reports.len(); got != recentReports {
+		t.Fatalf("remembered %d request ids, want the bound %d", got, recentReports)
 	}
 }
 

@@ -83,12 +83,11 @@ type Metrics struct {
 	platform           *platformMetrics // every other platform event and cost (platform.go)
 	custom             *customMetrics   // the function's own metrics (custom.go)
 
-	mu sync.Mutex
-	// seen holds the request ids of recent platform.report events: false
-	// while the batch carrying the report is being recorded, true after.
-	seen      map[string]bool
-	seenOrder []string // ring buffer over seen, oldest at seenNext
-	seenNext  int
+	// reports holds the request ids of recent platform.report events,
+	// flagged once the batch carrying the report is recorded whole.
+	reports *recentIDs
+
+	mu        sync.Mutex    // guards awaited and awaitedCh
 	awaited   string        // request id whose report SHUTDOWN waits for
 	awaitedCh chan struct{} // closed when that report's batch is recorded
 }
@@ -135,8 +134,7 @@ func NewMetrics(l Labels, d Distribution) *Metrics {
 		logsDroppedRecords: counter("aws_lambda_logs_dropped_records_total", "Log records Lambda dropped before delivering them to the extension (platform.logsDropped droppedRecords)."),
 		logsDroppedBytes:   counter("aws_lambda_logs_dropped_bytes_total", "Bytes of log records Lambda dropped (platform.logsDropped droppedBytes)."),
 		undecodable:        counterVec("aws_lambda_telemetry_undecodable_events_total", "Telemetry API events whose record did not decode, by type.", "type"),
-		seen:               make(map[string]bool, recentReports),
-		seenOrder:          make([]string, recentReports),
+		reports:            newRecentIDs(recentReports),
 	}
 	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
 	f.MustRegister(m.memorySize)
@@ -261,20 +259,7 @@ func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
 }
 
 // firstReport remembers requestID and reports whether it is new.
-func (m *Metrics) firstReport(requestID string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if _, dup := m.seen[requestID]; dup {
-		return false
-	}
-	if old := m.seenOrder[m.seenNext]; old != "" {
-		delete(m.seen, old)
-	}
-	m.seenOrder[m.seenNext] = requestID
-	m.seenNext = (m.seenNext + 1) % len(m.seenOrder)
-	m.seen[requestID] = false
-	return true
-}
+func (m *Metrics) firstReport(requestID string) bool { return m.reports.add(requestID) }
 
 // markRecorded marks reports whose batch is recorded whole, and releases
 // ReportArrived's channel when its report is among them.
@@ -282,9 +267,7 @@ func (m *Metrics) markRecorded(requestIDs []string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, id := range requestIDs {
-		if _, ok := m.seen[id]; ok { // not yet pushed out of the ring
-			m.seen[id] = true
-		}
+		m.reports.setFlag(id)
 		if m.awaitedCh != nil && id == m.awaited {
 			close(m.awaitedCh)
 			m.awaitedCh = nil
@@ -301,7 +284,7 @@ func (m *Metrics) ReportArrived(requestID string) <-chan struct{} {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	ch := make(chan struct{})
-	if m.seen[requestID] {
+	if m.reports.flagged(requestID) {
 		close(ch)
 		return ch
 	}

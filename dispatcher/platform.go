@@ -2,7 +2,6 @@ package dispatcher
 
 import (
 	"strings"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -194,32 +193,4 @@ func (p *platformMetrics) recordReport(r *telemetryapi.PlatformReport) {
 // FAILURE), lower-cased; call it before the final push.
 func (m *Metrics) RecordShutdown(reason string) {
 	m.platform.shutdowns.WithLabelValues(platformLabel(strings.ToLower(reason))).Inc()
-}
-
-// recentIDs remembers the last n ids added, to drop redeliveries.
-type recentIDs struct {
-	mu    sync.Mutex
-	seen  map[string]struct{}
-	order []string // ring buffer over seen, oldest at next
-	next  int
-}
-
-func newRecentIDs(n int) *recentIDs {
-	return &recentIDs{seen: make(map[string]struct{}, n), order: make([]string, n)}
-}
-
-// add remembers id and reports whether it is new.
-func (r *recentIDs) add(id string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if _, dup := r.seen[id]; dup {
-		return false
-	}
-	if old := r.order[r.next]; old != "" {
-		delete(r.seen, old)
-	}
-	r.order[r.next] = id
-	r.next = (r.next + 1) % len(r.order)
-	r.seen[id] = struct{}{}
-	return true
 }

@@ -391,21 +391,3 @@ func TestRecordShutdown(t *testing.T) {
 		t.Errorf("shutdown reasons = %v", got)
 	}
 }
-
-func TestRecentIDsForgetsWithinBound(t *testing.T) {
-	r := newRecentIDs(2)
-	for _, id := range []string{"a", "b", "c"} {
-		if !r.add(id) {
-			t.Fatalf("%s reported as seen", id)
-		}
-	}
-	if r.add("c") || r.add("b") {
-		t.Fatalf("recent ids forgotten")
-	}
-	if !r.add("a") {
-		t.Fatalf("the oldest id was not forgotten")
-	}
-	if len(r.seen) != 2 {
-		t.Fatalf("remembered %d ids, want 2", len(r.seen))
-	}
-}
