@@ -159,17 +159,6 @@ func missing(t *testing.T, format string, args ...any) {
 	t.Skip(msg)
 }
 
-// run runs a command and returns its stdout; it fails the test, with the
-// command's stderr, if the command fails.
-func run(t *testing.T, stdin string, name string, args ...string) string {
-	t.Helper()
-	out, err := tryRun(stdin, name, args, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
 // tryRun runs a command with extra environment variables and returns its
 // stdout, or an error carrying the command line and its stderr.
 func tryRun(stdin, name string, args, env []string) (string, error) {

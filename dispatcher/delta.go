@@ -7,13 +7,15 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
 )
 
 // ClearmodeLabel is the label that tells the gateway how to merge a sample.
-const ClearmodeLabel = "clearmode"
+const ClearmodeLabel = clearmode.Label
 
 // clearmodeLabelAlt is the other spelling of ClearmodeLabel the gateway reads.
-const clearmodeLabelAlt = "clear_mode"
+const clearmodeLabelAlt = clearmode.LabelAlt
 
 // Clearmode values the deltas carry. They restate the gateway's defaults
 // for counters, histograms, summaries (aggregate) and gauges (replace), so

@@ -5,18 +5,17 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -307,32 +306,25 @@ func labelsKeyOf(labels map[string]string) string {
 	return b.String()
 }
 
-// windowedModeRE matches the gateway's windowed clear modes: <stat>[_]<duration>
-// or p<percentile>_<duration>.
-var windowedModeRE = regexp.MustCompile(`^(?:(?:mean|sum|min|max|median|count)_?|p[0-9]+(?:\.[0-9]+)?_)([0-9].*)$`)
-
 // checkClearmode accepts the pushed clear modes that make sense for a type
 // whose values go to the gateway as deltas (counters, histograms, summaries,
-// untyped: aggregate) or as values (gauges).
+// untyped: aggregate) or as values (gauges), in the gateway's grammar
+// (internal/clearmode), so the gateway never rejects what is accepted here.
 func checkClearmode(typ dto.MetricType, v string) error {
+	kind, _, err := clearmode.Parse(v)
+	if err != nil {
+		return err
+	}
 	if typ != dto.MetricType_GAUGE {
-		if v == "aggregate" || v == "sum" {
+		if kind == clearmode.Aggregate {
 			return nil
 		}
 		return fmt.Errorf("clearmode %q: a %s is pushed on as increments, only aggregate applies", v, strings.ToLower(typ.String()))
 	}
-	switch v {
-	case "replace", "family", "info":
-		return nil
-	case "aggregate", "sum":
+	if kind == clearmode.Aggregate {
 		return fmt.Errorf("clearmode %q: a gauge is pushed on with every batch, adding it up would count it again and again", v)
 	}
-	if m := windowedModeRE.FindStringSubmatch(v); m != nil {
-		if d, err := model.ParseDuration(m[1]); err == nil && time.Duration(d) > 0 {
-			return nil
-		}
-	}
-	return fmt.Errorf("unknown clearmode %q (want replace, family, info or a windowed statistic such as mean5m or p99_5m)", v)
+	return nil
 }
 
 // prepare validates a pushed family as the gateway would and returns it with
@@ -371,8 +363,8 @@ func (lp *LocalPush) prepare(group map[string]string, mf *dto.MetricFamily) (*dt
 		mode := ""
 		for _, l := range m.Label {
 			ln, lv := l.GetName(), l.GetValue()
-			if !model.UTF8Validation.IsValidLabelName(ln) || strings.HasPrefix(ln, model.ReservedLabelPrefix) {
-				return nil, bad("invalid label name %q", ln)
+			if err := pushbody.CheckLabelName(ln); err != nil {
+				return nil, bad("%v", err)
 			}
 			if !model.LabelValue(lv).IsValid() {
 				return nil, bad("label %q: value is not valid UTF-8", ln)

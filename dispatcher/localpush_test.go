@@ -340,3 +340,31 @@ func mustText(t *testing.T, s string) []*dto.MetricFamily {
 	}
 	return fams
 }
+
+// The local endpoint accepts exactly the clear modes the gateway would:
+// anything it let through and the gateway rejected would cost the whole
+// custom batch.
+func TestLocalPushClearmodeFollowsTheGatewayGrammar(t *testing.T) {
+	for _, tc := range []struct {
+		typ  dto.MetricType
+		mode string
+		ok   bool
+	}{
+		{dto.MetricType_GAUGE, "replace", true},
+		{dto.MetricType_GAUGE, "info", true},
+		{dto.MetricType_GAUGE, "mean5m", true},
+		{dto.MetricType_GAUGE, "p99.9_1h", true},
+		{dto.MetricType_GAUGE, "p101_5m", false}, // percentile above 100
+		{dto.MetricType_GAUGE, "mean8d", false},  // window beyond 7d
+		{dto.MetricType_GAUGE, "p995m", false},   // percentile without "_"
+		{dto.MetricType_GAUGE, "aggregate", false},
+		{dto.MetricType_COUNTER, "sum", true},
+		{dto.MetricType_COUNTER, "replace", false},
+		{dto.MetricType_HISTOGRAM, "mean5m", false},
+	} {
+		err := checkClearmode(tc.typ, tc.mode)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkClearmode(%s, %q) = %v, want ok=%v", tc.typ, tc.mode, err, tc.ok)
+		}
+	}
+}

@@ -5,8 +5,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/prometheus/common/model"
-
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -16,18 +14,6 @@ import (
 // pushbody.ParseGroupingPath, which it is.
 func ParseGroupingPath(escapedPath string) (map[string]string, error) {
 	return pushbody.ParseGroupingPath(escapedPath)
-}
-
-// checkLabelName accepts UTF-8 label names (as the text parser does) except
-// reserved ones.
-func checkLabelName(name string) error {
-	if !model.UTF8Validation.IsValidLabelName(name) {
-		return fmt.Errorf("invalid label name %q", name)
-	}
-	if strings.HasPrefix(name, model.ReservedLabelPrefix) {
-		return fmt.Errorf("label name %q is reserved (prefix %q)", name, model.ReservedLabelPrefix)
-	}
-	return nil
 }
 
 // labelPair is one label of a series or group.

@@ -10,6 +10,9 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
+
+	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
 // pushFamily is one pushed metric family, validated on its own and converted
@@ -89,7 +92,7 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Me
 	var modeLabel, modeValue string
 	for _, lp := range m.GetLabel() {
 		ln, lv := lp.GetName(), lp.GetValue()
-		if err := checkLabelName(ln); err != nil {
+		if err := pushbody.CheckLabelName(ln); err != nil {
 			return nil, &ValidationError{Metric: name, Err: err}
 		}
 		if !model.LabelValue(lv).IsValid() {
@@ -118,7 +121,7 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Me
 
 	s.mode = DefaultClearMode(typ)
 	if modeLabel != "" {
-		mode, spec, err := parseClearMode(modeValue)
+		mode, spec, err := clearmode.Parse(modeValue)
 		if err != nil {
 			return nil, &ValidationError{Metric: id, Err: err}
 		}

@@ -9,21 +9,17 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
-	"regexp"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
+
+	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
 )
 
 const (
-	// maxWindowLength is the longest window a windowed clear mode may ask for.
-	maxWindowLength = 7 * 24 * time.Hour
 	// windowExactValues is how many values a window keeps raw. Statistics are
 	// exact while a window holds at most this many values; older values
 	// beyond it are folded into time slices.
@@ -41,86 +37,18 @@ const (
 	sketchMaxBins = 1024
 )
 
-// windowStat is the statistic a windowed clear mode exposes.
-type windowStat uint8
+// windowSpec is a parsed windowed clear mode (internal/clearmode's grammar).
+type windowSpec = clearmode.Window
 
+// The statistics a window exposes.
 const (
-	statMean windowStat = iota + 1
-	statSum
-	statMin
-	statMax
-	statCount
-	statQuantile // median and p<N>
+	statMean     = clearmode.Mean
+	statSum      = clearmode.Sum
+	statMin      = clearmode.Min
+	statMax      = clearmode.Max
+	statCount    = clearmode.Count
+	statQuantile = clearmode.Quantile // median and p<N>
 )
-
-// windowSpec is a parsed windowed clear mode. Specs compare with ==:
-// "mean5m", "mean_5m" and "mean300s" are the same spec.
-type windowSpec struct {
-	stat   windowStat
-	q      float64 // statQuantile: the quantile in [0, 1] (median: 0.5)
-	length time.Duration
-}
-
-// windowStatNames are the non-percentile statistics, by label prefix.
-var windowStatNames = [...]struct {
-	name string
-	stat windowStat
-	q    float64
-}{
-	{"mean", statMean, 0},
-	{"sum", statSum, 0},
-	{"min", statMin, 0},
-	{"max", statMax, 0},
-	{"median", statQuantile, 0.5},
-	{"count", statCount, 0},
-}
-
-var percentileRE = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?$`)
-
-// parseWindow parses a windowed clear mode: <stat>[_]<duration> with stat one
-// of mean, sum, min, max, median, count, or p<percentile>_<duration>.
-// windowed is false when v does not start like one (the caller reports an
-// unknown clear mode); err names v when it starts like one but is malformed.
-func parseWindow(v string) (spec windowSpec, windowed bool, err error) {
-	var dur string
-	if len(v) > 1 && v[0] == 'p' && v[1] >= '0' && v[1] <= '9' {
-		num, d, ok := strings.Cut(v[1:], "_")
-		if !ok {
-			return spec, true, fmt.Errorf("windowed clearmode %q: a percentile needs an underscore before the window length, as in p99_5m", v)
-		}
-		if !percentileRE.MatchString(num) {
-			return spec, true, fmt.Errorf("windowed clearmode %q: percentile %q is not a number", v, num)
-		}
-		// Parsing num·10⁻² gives the double nearest the quantile (0.999 for
-		// 99.9), which p/100 would miss by rounding twice.
-		q, err := strconv.ParseFloat(num+"e-2", 64)
-		if err != nil || q > 1 {
-			return spec, true, fmt.Errorf("windowed clearmode %q: percentile %s is outside [0, 100]", v, num)
-		}
-		spec, dur = windowSpec{stat: statQuantile, q: q}, d
-	} else {
-		for _, s := range windowStatNames {
-			if rest, ok := strings.CutPrefix(v, s.name); ok && rest != "" {
-				spec, dur, windowed = windowSpec{stat: s.stat, q: s.q}, strings.TrimPrefix(rest, "_"), true
-				break
-			}
-		}
-		if !windowed {
-			return spec, false, nil
-		}
-	}
-	d, err := model.ParseDuration(dur)
-	if err != nil {
-		return spec, true, fmt.Errorf("windowed clearmode %q: window length %q is not a Prometheus duration (such as 30s, 5m, 1h30m)", v, dur)
-	}
-	switch spec.length = time.Duration(d); {
-	case spec.length <= 0:
-		return spec, true, fmt.Errorf("windowed clearmode %q: window length must be greater than 0", v)
-	case spec.length > maxWindowLength:
-		return spec, true, fmt.Errorf("windowed clearmode %q: window length %s exceeds the maximum 7d", v, dur)
-	}
-	return spec, true, nil
-}
 
 // checkWindowed rejects a windowed clear mode on a type other than gauge and
 // untyped, and values that cannot enter a window.
@@ -242,7 +170,7 @@ func (w *window) add(t int64, v float64) {
 // exactly. A slice leaves when its newest value does. The raw ring shrinks
 // when mostly empty, so a burst does not hold memory forever.
 func (w *window) evict(now int64) {
-	cutoff := now - int64(w.spec.length)
+	cutoff := now - int64(w.spec.Length)
 	for w.n > 0 && w.ring[w.head].t <= cutoff {
 		w.head = (w.head + 1) % len(w.ring)
 		w.n--
@@ -274,7 +202,7 @@ func (w *window) resize(size int) {
 // sliceWidth is the time span of a slice: length/windowSlices rounded up, so
 // a window overlaps at most windowSlices+1 slices.
 func (w *window) sliceWidth() int64 {
-	l := int64(w.spec.length)
+	l := int64(w.spec.Length)
 	return (l + windowSlices - 1) / windowSlices
 }
 
@@ -290,7 +218,7 @@ func (w *window) fold() {
 	}
 	if k := len(w.slices); k == 0 || w.slices[k-1].key != key {
 		sl := windowSlice{key: key, min: p.v, max: p.v}
-		if w.spec.stat == statQuantile {
+		if w.spec.Stat == statQuantile {
 			sl.sk = newSketch()
 		}
 		w.slices = append(w.slices, sl)
@@ -336,7 +264,7 @@ func (w *window) stat(now int64) (float64, bool) {
 	if count == 0 {
 		return 0, false
 	}
-	switch w.spec.stat {
+	switch w.spec.Stat {
 	case statCount:
 		return float64(count), true
 	case statSum, statMean:
@@ -349,7 +277,7 @@ func (w *window) stat(now int64) (float64, bool) {
 				sum += p.v
 			}
 		}
-		if w.spec.stat == statMean {
+		if w.spec.Stat == statMean {
 			return sum / float64(count), true
 		}
 		return sum, true
@@ -368,7 +296,7 @@ func (w *window) stat(now int64) (float64, bool) {
 			}
 		}
 	}
-	switch w.spec.stat {
+	switch w.spec.Stat {
 	case statMin:
 		return lo, true
 	case statMax:
@@ -393,7 +321,7 @@ func (w *window) quantileExact() float64 {
 	xs := (*buf)[:0]
 	w.each(func(v float64) { xs = append(xs, v) })
 	*buf = xs
-	return interpolate(xs, w.spec.q)
+	return interpolate(xs, w.spec.Q)
 }
 
 // interpolate returns the q quantile of xs (reordered in place) by linear
@@ -468,7 +396,7 @@ func (w *window) quantileSketch(count uint64, lo, hi float64) float64 {
 		_ = sk.MergeWith(w.slices[i].sk)
 	}
 	w.each(func(v float64) { sketchAdd(sk, v) })
-	h := w.spec.q * float64(count-1)
+	h := w.spec.Q * float64(count-1)
 	k := uint64(h)
 	v := sketchValueAt(sk, k)
 	if frac := h - float64(k); frac > 0 && k+1 < count {

@@ -5,7 +5,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,81 +12,9 @@ import (
 	"github.com/DataDog/sketches-go/ddsketch/store"
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/proto"
-)
 
-func TestParseWindowGrammar(t *testing.T) {
-	valid := []struct {
-		v    string
-		want windowSpec
-	}{
-		{"mean5m", windowSpec{statMean, 0, 5 * time.Minute}},
-		{"mean_5m", windowSpec{statMean, 0, 5 * time.Minute}},
-		{"mean300s", windowSpec{statMean, 0, 5 * time.Minute}},
-		{"sum30s", windowSpec{statSum, 0, 30 * time.Second}},
-		{"sum_30s", windowSpec{statSum, 0, 30 * time.Second}},
-		{"min1h", windowSpec{statMin, 0, time.Hour}},
-		{"max1h", windowSpec{statMax, 0, time.Hour}},
-		{"max_1h30m", windowSpec{statMax, 0, 90 * time.Minute}},
-		{"median30s", windowSpec{statQuantile, 0.5, 30 * time.Second}},
-		{"median_30s", windowSpec{statQuantile, 0.5, 30 * time.Second}},
-		{"count1d", windowSpec{statCount, 0, 24 * time.Hour}},
-		{"count500ms", windowSpec{statCount, 0, 500 * time.Millisecond}},
-		{"mean7d", windowSpec{statMean, 0, 7 * 24 * time.Hour}},
-		{"mean1w", windowSpec{statMean, 0, 7 * 24 * time.Hour}},
-		{"p99_5m", windowSpec{statQuantile, 0.99, 5 * time.Minute}},
-		{"p99.9_1h", windowSpec{statQuantile, 99.9 / 100, time.Hour}},
-		{"p0_5m", windowSpec{statQuantile, 0, 5 * time.Minute}},
-		{"p100_5m", windowSpec{statQuantile, 1, 5 * time.Minute}},
-		{"p50_1m", windowSpec{statQuantile, 0.5, time.Minute}},
-	}
-	for _, tc := range valid {
-		mode, spec, err := parseClearMode(tc.v)
-		if err != nil || mode != ClearModeWindowed || spec == nil || *spec != tc.want {
-			t.Errorf("parseClearMode(%q) = %v, %+v, %v; want windowed %+v", tc.v, mode, spec, err, tc.want)
-		}
-	}
-	// The plain modes are not windows.
-	for _, v := range []string{"sum", "aggregate", "replace", "family", "info"} {
-		if mode, spec, err := parseClearMode(v); err != nil || spec != nil || mode == ClearModeWindowed {
-			t.Errorf("parseClearMode(%q) = %v, %v, %v; want a plain mode", v, mode, spec, err)
-		}
-	}
-	malformed := []struct{ v, reason string }{
-		{"p99x5m", "underscore"},
-		{"p995m", "underscore"},
-		{"p99.5m", "underscore"},
-		{"p99_", "Prometheus duration"},
-		{"p101_5m", "outside [0, 100]"},
-		{"p100.5_5m", "outside [0, 100]"},
-		{"p9.9.9_5m", "not a number"},
-		{"p99._5m", "not a number"},
-		{"mean0s", "greater than 0"},
-		{"mean0", "greater than 0"},
-		{"mean5", "Prometheus duration"},
-		{"meanfoo", "Prometheus duration"},
-		{"mean_", "Prometheus duration"},
-		{"mean__5m", "Prometheus duration"},
-		{"mean1.5h", "Prometheus duration"},
-		{"mean5M", "Prometheus duration"},
-		{"mean-5m", "Prometheus duration"},
-		{"mean8d", "exceeds the maximum 7d"},
-		{"max1y", "exceeds the maximum 7d"},
-		{"summary", "Prometheus duration"},
-	}
-	for _, tc := range malformed {
-		_, _, err := parseClearMode(tc.v)
-		if err == nil || !strings.Contains(err.Error(), `"`+tc.v+`"`) || !strings.Contains(err.Error(), tc.reason) {
-			t.Errorf("parseClearMode(%q) = %v; want an error naming it and saying %q", tc.v, err, tc.reason)
-		}
-	}
-	// Not windowed at all: unknown modes, still named.
-	for _, v := range []string{"avg5m", "stddev5m", "Mean5m", "p_5m", "5m", "mean"} {
-		_, _, err := parseClearMode(v)
-		if err == nil || !strings.Contains(err.Error(), "unknown clearmode") || !strings.Contains(err.Error(), `"`+v+`"`) {
-			t.Errorf("parseClearMode(%q) = %v; want an unknown-mode error naming it", v, err)
-		}
-	}
-}
+	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+)
 
 // testData: sorted 1 1 2 3 4 5 6 9.
 var testData = []float64{3, 1, 4, 1, 5, 9, 2, 6}
@@ -114,7 +41,7 @@ func TestWindowStatisticsExact(t *testing.T) {
 	}
 	t0 := time.Unix(1_700_000_000, 0).UnixNano()
 	for _, tc := range tests {
-		_, spec, err := parseClearMode(tc.mode)
+		_, spec, err := clearmode.Parse(tc.mode)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -131,7 +58,7 @@ func TestWindowStatisticsExact(t *testing.T) {
 
 // A single value and negative values.
 func TestWindowStatisticsEdgeCases(t *testing.T) {
-	w := newWindow(windowSpec{statQuantile, 0.99, time.Minute})
+	w := newWindow(windowSpec{Stat: statQuantile, Q: 0.99, Length: time.Minute})
 	w.add(0, -7)
 	if got, ok := w.stat(1); !ok || got != -7 {
 		t.Errorf("p99 of one value = %v, %v; want -7", got, ok)
@@ -140,7 +67,7 @@ func TestWindowStatisticsEdgeCases(t *testing.T) {
 	if got, _ := w.stat(2); math.Abs(got-(-1.06)) > 1e-12 { // -7 + 0.99·6
 		t.Errorf("p99 of {-7, -1} = %v, want -1.06", got)
 	}
-	m := newWindow(windowSpec{statMean, 0, time.Minute})
+	m := newWindow(windowSpec{Stat: statMean, Q: 0, Length: time.Minute})
 	if _, ok := m.stat(0); ok {
 		t.Error("an empty window has a statistic")
 	}
@@ -150,7 +77,7 @@ func TestWindowStatisticsEdgeCases(t *testing.T) {
 // window at now iff now-length < t, i.e. during [t, t+length).
 func TestWindowSlidingEviction(t *testing.T) {
 	const L = int64(5 * time.Minute)
-	w := newWindow(windowSpec{statSum, 0, 5 * time.Minute})
+	w := newWindow(windowSpec{Stat: statSum, Q: 0, Length: 5 * time.Minute})
 	w.add(0, 1)
 	w.add(int64(time.Minute), 10)
 	w.add(int64(2*time.Minute), 100)
@@ -185,7 +112,7 @@ func TestWindowSlidingEviction(t *testing.T) {
 // A clock stepping back does not reorder values: an older time counts as the
 // newest value's.
 func TestWindowClockStepsBack(t *testing.T) {
-	w := newWindow(windowSpec{statCount, 0, time.Minute})
+	w := newWindow(windowSpec{Stat: statCount, Q: 0, Length: time.Minute})
 	w.add(int64(time.Minute), 1)
 	w.add(0, 2) // taken as pushed at 1m
 	if got, _ := w.stat(int64(2*time.Minute) - 1); got != 2 {
@@ -239,7 +166,7 @@ func exactQuantile(xs []float64, q float64) float64 {
 // Up to windowExactValues values a window is exact, percentiles included.
 func TestWindowExactUpToCap(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	w := newWindow(windowSpec{statQuantile, 0.99, time.Hour})
+	w := newWindow(windowSpec{Stat: statQuantile, Q: 0.99, Length: time.Hour})
 	xs := make([]float64, windowExactValues)
 	for i := range xs {
 		xs[i] = math.Exp(r.NormFloat64())
@@ -271,15 +198,15 @@ func TestWindowBoundedBeyondCap(t *testing.T) {
 	for name, dist := range dists {
 		t.Run(name, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(7, 8))
-			ws := map[windowStat]*window{}
-			for _, st := range []windowStat{statMean, statSum, statMin, statMax, statCount} {
-				ws[st] = newWindow(windowSpec{st, 0.99, length})
+			ws := map[clearmode.Stat]*window{}
+			for _, st := range []clearmode.Stat{statMean, statSum, statMin, statMax, statCount} {
+				ws[st] = newWindow(windowSpec{Stat: st, Q: 0.99, Length: length})
 			}
 			qs := []float64{0, 0.01, 0.25, 0.5, 0.9, 0.99, 0.999, 1}
 			pw := map[float64]*window{}
 			all := []*window{}
 			for _, q := range qs {
-				pw[q] = newWindow(windowSpec{statQuantile, q, length})
+				pw[q] = newWindow(windowSpec{Stat: statQuantile, Q: q, Length: length})
 				all = append(all, pw[q])
 			}
 			for _, w := range ws {
@@ -376,7 +303,7 @@ func TestWindowEvictionBeyondCap(t *testing.T) {
 		step   = int64(time.Millisecond)
 		pushes = 3 * 60_000 // three window lengths at 1000/s: 60,000 in a window
 	)
-	w := newWindow(windowSpec{statCount, 0, length})
+	w := newWindow(windowSpec{Stat: statCount, Q: 0, Length: length})
 	width := w.sliceWidth()
 	for i := range pushes {
 		w.add(int64(i)*step, 1)
@@ -503,7 +430,7 @@ func TestSketchCollapse(t *testing.T) {
 
 // Memory of a pushed-then-stopped burst is released as the window empties.
 func TestWindowReleasesMemory(t *testing.T) {
-	w := newWindow(windowSpec{statMax, 0, time.Minute})
+	w := newWindow(windowSpec{Stat: statMax, Q: 0, Length: time.Minute})
 	for i := range 50_000 {
 		w.add(int64(i), float64(i))
 	}
@@ -511,7 +438,7 @@ func TestWindowReleasesMemory(t *testing.T) {
 		t.Fatalf("burst: %d raw, %d slices", w.n, len(w.slices))
 	}
 	w.stat(int64(time.Minute) + 50_000)
-	if w.ring != nil || w.slices != nil && len(w.slices) != 0 {
+	if w.ring != nil || len(w.slices) != 0 {
 		t.Errorf("an emptied window keeps %d slots and %d slices", len(w.ring), len(w.slices))
 	}
 }

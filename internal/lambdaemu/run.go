@@ -20,10 +20,13 @@
 //
 // Typical use, from a test:
 //
-//	cfg, err := lambdaemu.NewConfig("bin/prometheus-telemetry-extension", "testdata/cold-start-four-invocations.json")
+//	sc, err := lambdaemu.LoadScenario("testdata/cold-start-four-invocations.json")
 //	// handle err
-//	cfg.Env = []string{"GATEWAY=http://127.0.0.1:9091", "TELEMETRY_LISTENER_ADDRESS=127.0.0.1:0"}
-//	res, err := lambdaemu.Run(ctx, cfg)
+//	res, err := lambdaemu.Run(ctx, lambdaemu.Config{
+//		ExtensionPath: "bin/prometheus-telemetry-extension",
+//		Scenario:      sc,
+//		Env:           []string{"GATEWAY=http://127.0.0.1:9091", "TELEMETRY_LISTENER_ADDRESS=127.0.0.1:0"},
+//	})
 package lambdaemu
 
 import (
@@ -125,16 +128,6 @@ type Config struct {
 	Stdout, Stderr io.Writer
 	// Logger receives the emulator's own log; nil discards it.
 	Logger *slog.Logger
-}
-
-// NewConfig loads the scenario at scenarioPath and returns a Config running
-// extensionPath through it with every other field at its default.
-func NewConfig(extensionPath, scenarioPath string) (Config, error) {
-	sc, err := LoadScenario(scenarioPath)
-	if err != nil {
-		return Config{}, err
-	}
-	return Config{ExtensionPath: extensionPath, Scenario: sc}, nil
 }
 
 func (c Config) withDefaults() (Config, error) {

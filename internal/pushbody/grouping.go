@@ -60,7 +60,7 @@ func ParseGroupingPath(escapedPath string) (map[string]string, error) {
 		if i == 0 && name != "job" {
 			return nil, fmt.Errorf("grouping path %q must start with /job/<job>", escapedPath)
 		}
-		if err := checkLabelName(name); err != nil {
+		if err := CheckLabelName(name); err != nil {
 			return nil, fmt.Errorf("grouping label: %w", err)
 		}
 		if name == ClearModeLabel || name == ClearModeLabelAlt {
@@ -92,9 +92,10 @@ func decodeBase64(s string) (string, error) {
 	return string(b), err
 }
 
-// checkLabelName accepts UTF-8 label names (as the text parser does) except
-// reserved ones.
-func checkLabelName(name string) error {
+// CheckLabelName accepts UTF-8 label names (as the text parser does) except
+// reserved ones ("__" prefix). The gateway and the extension's local push
+// endpoint both validate pushed label names with it.
+func CheckLabelName(name string) error {
 	if !model.UTF8Validation.IsValidLabelName(name) {
 		return fmt.Errorf("invalid label name %q", name)
 	}
