@@ -47,7 +47,7 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	gatewayBin, err = harness.Build(ctx, "..", "./gateway/cmd/gateway", dir, "gateway", raceFlags...)
+	gatewayBin, err = harness.Build(ctx, "..", "./gateway/cmd/gateway", dir, "gateway")
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

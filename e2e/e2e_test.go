@@ -35,11 +35,9 @@ func TestMain(m *testing.M) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	// The layer binary's registered name is its basename, as in /opt/extensions/.
-	// Built as the layer ships it: net/http without HTTP/2 (see the Makefile).
-	extensionFlags := append([]string{"-tags", "nethttpomithttp2"}, raceFlags...)
-	extensionBin, err = harness.Build(ctx, "..", "./extension/cmd/extension", dir, "prometheus-lambda-extension", extensionFlags...)
+	extensionBin, err = harness.BuildExtension(ctx, "..", dir, "prometheus-lambda-extension")
 	if err == nil {
-		gatewayBin, err = harness.Build(ctx, "..", "./gateway/cmd/gateway", dir, "gateway", raceFlags...)
+		gatewayBin, err = harness.Build(ctx, "..", "./gateway/cmd/gateway", dir, "gateway")
 	}
 	cancel()
 	if err != nil {

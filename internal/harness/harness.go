@@ -23,18 +23,29 @@ import (
 	"github.com/prometheus/common/model"
 )
 
+// ExtensionTags are the build tags of the layer binary (see the Makefile):
+// net/http without HTTP/2, which no peer of the extension speaks.
+const ExtensionTags = "nethttpomithttp2"
+
 // Build compiles the module's package pkg (e.g. "./gateway/cmd/gateway")
-// into dir/<name>. moduleRoot is where go.mod lives; extra flags (e.g.
-// "-race") go to go build.
+// into dir/<name>. moduleRoot is where go.mod lives; extra flags go to go
+// build. Under the race detector the binary is built with -race too.
 func Build(ctx context.Context, moduleRoot, pkg, dir, name string, flags ...string) (string, error) {
 	out := filepath.Join(dir, name)
-	args := append([]string{"build", "-o", out}, flags...)
+	args := append([]string{"build", "-o", out}, raceFlags...)
+	args = append(args, flags...)
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = moduleRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build %s: %w\n%s", pkg, err, b)
 	}
 	return out, nil
+}
+
+// BuildExtension compiles the layer binary as the layer ships it
+// (ExtensionTags) into dir/<name>; its registered name is name.
+func BuildExtension(ctx context.Context, moduleRoot, dir, name string, flags ...string) (string, error) {
+	return Build(ctx, moduleRoot, "./extension/cmd/extension", dir, name, append([]string{"-tags", ExtensionTags}, flags...)...)
 }
 
 // Gateway is a running bin/gateway process.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus-lambda/prometheus-lambda/internal/harness"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/secretsmanagertest"
 )
 
@@ -33,7 +34,7 @@ const (
 
 // buildArgs are `make build`'s for bin/extension (Makefile: GOFLAGS_BUILD,
 // EXTENSION_TAGS), run with CGO_ENABLED=0; keep them in step.
-var buildArgs = []string{"build", "-trimpath", "-tags", "nethttpomithttp2", "-ldflags=-s -w"}
+var buildArgs = []string{"build", "-trimpath", "-tags", harness.ExtensionTags, "-ldflags=-s -w"}
 
 var (
 	buildOnce sync.Once

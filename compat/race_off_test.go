@@ -1,5 +1,0 @@
-//go:build !race
-
-package compat
-
-var raceFlags []string
