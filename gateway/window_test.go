@@ -516,3 +516,26 @@ func BenchmarkWindowGather(b *testing.B) {
 		})
 	}
 }
+
+// Beyond windowExactValues the percentile still interpolates between the two
+// neighbouring ranks: with 5,001 ones and 5,001 hundreds the median falls
+// halfway between rank 5,000 (1) and rank 5,001 (100), at 50.5 — reading a
+// single rank from the sketch would give about 1.
+func TestWindowSketchInterpolatesBetweenRanks(t *testing.T) {
+	w := newWindow(windowSpec{Stat: statQuantile, Q: 0.5, Length: time.Hour})
+	const half = windowExactValues/2 + 1
+	for i := range 2 * half {
+		v := 1.0
+		if i >= half {
+			v = 100
+		}
+		w.add(int64(i), v)
+	}
+	if len(w.slices) == 0 {
+		t.Fatal("no values were folded: the sketch path is not exercised")
+	}
+	got, ok := w.stat(int64(2 * half))
+	if !ok || math.Abs(got-50.5) > 1 {
+		t.Fatalf("median = %v, %v; want 50.5 (interpolated between the ranks, within the sketch's 1%%)", got, ok)
+	}
+}
