@@ -255,9 +255,11 @@ func (c *Client) do(req *http.Request, out any) (*http.Response, error) {
 	return resp, nil
 }
 
-// APIError is a non-2xx answer of the Extensions API. ErrorType and Message
-// come from the AWS JSON error body {"errorType","errorMessage"} when there is
-// one; otherwise Message holds the (possibly truncated) body text.
+// APIError is a non-2xx answer of the Lambda runtime API's Extensions API
+// (and of its Telemetry API: telemetryapi.SubscribeError is this type).
+// ErrorType and Message come from the AWS JSON error body
+// {"errorType","errorMessage"} when there is one; otherwise Message holds the
+// (possibly truncated) body text.
 type APIError struct {
 	StatusCode int
 	ErrorType  string // e.g. "Extension.Unknown"; may be empty
@@ -266,7 +268,7 @@ type APIError struct {
 
 func (e *APIError) Error() string {
 	var b strings.Builder
-	b.WriteString("extensions API answered ")
+	b.WriteString("Lambda API answered ")
 	b.WriteString(strconv.Itoa(e.StatusCode))
 	if t := http.StatusText(e.StatusCode); t != "" {
 		b.WriteString(" " + t)
@@ -282,7 +284,14 @@ func (e *APIError) Error() string {
 
 func newAPIError(resp *http.Response) *APIError {
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBodyBytes))
-	e := &APIError{StatusCode: resp.StatusCode}
+	return ParseAPIError(resp.StatusCode, body)
+}
+
+// ParseAPIError builds the APIError of an answer with statusCode and body:
+// errorType and errorMessage from an AWS JSON error body, or else the
+// trimmed body as the message.
+func ParseAPIError(statusCode int, body []byte) *APIError {
+	e := &APIError{StatusCode: statusCode}
 	var doc struct {
 		ErrorType    string `json:"errorType"`
 		ErrorMessage string `json:"errorMessage"`

@@ -15,7 +15,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
+
+	"github.com/prometheus-lambda/prometheus-lambda/extension"
 )
 
 // Schema versions of the event records. SchemaVersionManagedInstances is
@@ -87,28 +88,10 @@ func NewSubscription(uri string, types ...string) Subscription {
 // do: callers log it once and run on without telemetry.
 var ErrNotSupported = errors.New("telemetry API not supported here")
 
-// SubscribeError is a 4xx or 5xx answer to a subscribe request. ErrorType and
-// Message come from the AWS JSON error body {"errorType","errorMessage"} when
-// there is one; otherwise Message holds the (possibly truncated) body text.
-type SubscribeError struct {
-	StatusCode int
-	ErrorType  string
-	Message    string
-}
-
-func (e *SubscribeError) Error() string {
-	s := "telemetryapi: subscribe: answered " + strconv.Itoa(e.StatusCode)
-	if t := http.StatusText(e.StatusCode); t != "" {
-		s += " " + t
-	}
-	if e.ErrorType != "" {
-		s += ": " + e.ErrorType
-	}
-	if e.Message != "" {
-		s += ": " + e.Message
-	}
-	return s
-}
+// SubscribeError is a 4xx or 5xx answer to a subscribe request: the runtime
+// API's error answer, as for the Extensions API (extension.APIError). Subscribe
+// returns it wrapped; use errors.As.
+type SubscribeError = extension.APIError
 
 const maxAnswerBytes = 4 << 10
 
@@ -144,8 +127,8 @@ func Subscribe(ctx context.Context, httpClient *http.Client, runtimeAPI, extensi
 
 	switch {
 	case resp.StatusCode == http.StatusAccepted:
-		errorType, msg := parseAWSError(answer)
-		detail := errorType
+		e := extension.ParseAPIError(resp.StatusCode, answer)
+		detail, msg := e.ErrorType, e.Message
 		if msg != "" {
 			if detail != "" {
 				detail += ": "
@@ -159,21 +142,6 @@ func Subscribe(ctx context.Context, httpClient *http.Client, runtimeAPI, extensi
 	case resp.StatusCode >= 200 && resp.StatusCode <= 299:
 		return nil
 	default:
-		e := &SubscribeError{StatusCode: resp.StatusCode}
-		e.ErrorType, e.Message = parseAWSError(answer)
-		return e
+		return fmt.Errorf("telemetryapi: subscribe: %w", extension.ParseAPIError(resp.StatusCode, answer))
 	}
-}
-
-// parseAWSError extracts errorType and errorMessage from an AWS error body,
-// or returns the trimmed body as the message when it is not one.
-func parseAWSError(body []byte) (errorType, message string) {
-	var doc struct {
-		ErrorType    string `json:"errorType"`
-		ErrorMessage string `json:"errorMessage"`
-	}
-	if json.Unmarshal(body, &doc) == nil && (doc.ErrorType != "" || doc.ErrorMessage != "") {
-		return doc.ErrorType, doc.ErrorMessage
-	}
-	return "", string(bytes.TrimSpace(body))
 }
