@@ -1,9 +1,16 @@
 package gateway_test
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/prometheus-lambda/prometheus-lambda/gateway"
 )
 
 // A pushed label that is also a grouping label takes the grouping label's
@@ -87,5 +94,48 @@ func TestMissingHelpGetsADefault(t *testing.T) {
 	g.push(http.MethodPost, "/metrics/job/a", "# HELP value2 Documented at last.\nvalue2 1\n", http.StatusOK)
 	if got := g.scrapeFamilies()["value2"].GetHelp(); got != "Documented at last." {
 		t.Errorf("HELP of value2 = %q after a push with HELP", got)
+	}
+}
+
+// Gathered families must not point into the store: promhttp encodes them
+// after Gather has released the lock, while pushes go on changing the store
+// (here a family's HELP). Under the race detector a shared pointer fails this.
+func TestGatherDoesNotShareStoreState(t *testing.T) {
+	s := gateway.NewMemoryStore(gateway.StoreOptions{})
+	ctx := context.Background()
+	family := func(help string) []*dto.MetricFamily {
+		return []*dto.MetricFamily{{
+			Name: proto.String("jobs_total"), Help: proto.String(help), Type: dto.MetricType_COUNTER.Enum(),
+			Metric: []*dto.Metric{{Counter: &dto.Counter{Value: proto.Float64(1)}}},
+		}}
+	}
+	if err := s.Push(ctx, map[string]string{"job": "a"}, family("first"), false); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			if err := s.Push(ctx, map[string]string{"job": "a"}, family(fmt.Sprint("help ", i)), false); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	for {
+		mfs, err := s.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetHelp() == "" || mf.GetName() == "" {
+				t.Fatalf("gathered family without name or HELP: %v", mf)
+			}
+		}
+		select {
+		case <-done:
+			return
+		default:
+		}
 	}
 }

@@ -342,8 +342,11 @@ func (s *MemoryStore) Gather() ([]*dto.MetricFamily, error) {
 			continue
 		}
 		slices.SortFunc(all, func(a, b *series) int { return compareLabels(a.labels, b.labels) })
-		mf := &dto.MetricFamily{Name: &name, Type: e.typ.Enum(), Help: &e.help, Metric: make([]*dto.Metric, len(all))}
-		if e.help == "" {
+		// A copy of the HELP: the family is encoded after the lock is released,
+		// while pushes may change e.help.
+		help := e.help
+		mf := &dto.MetricFamily{Name: &name, Type: e.typ.Enum(), Help: &help, Metric: make([]*dto.Metric, len(all))}
+		if help == "" {
 			// Every family gets a HELP line: promtool check metrics (and
 			// Prometheus's metadata API) want one, and Gravel-style bodies
 			// often carry none.
