@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -27,14 +25,14 @@ func TestMetricsManagedInstancesReportSkipsAbsentFigures(t *testing.T) {
 	m := newTestMetrics()
 	m.SetMemorySizeMB(2048)
 	m.Record([]telemetryapi.Event{managedReport("a", 100), managedReport("b", 300)})
-	if got := testutil.ToFloat64(m.invocations.WithLabelValues("success")); got != 2 {
+	if got := toFloat64(m.invocations.WithLabelValues("success")); got != 2 {
 		t.Errorf("invocations = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.memorySize); got != 2048*bytesPerMB {
+	if got := toFloat64(m.memorySize); got != 2048*bytesPerMB {
 		t.Errorf("memory size = %v, want the configured 2048 MB kept", got)
 	}
 	count := func(name string) (uint64, float64) {
-		mfs, err := m.Gatherer().Gather()
+		mfs, err := gatherDTO(m.Gatherer())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -55,10 +53,10 @@ func TestMetricsManagedInstancesReportSkipsAbsentFigures(t *testing.T) {
 			t.Errorf("%s observed %d times from reports without it", name, n)
 		}
 	}
-	if got := testutil.ToFloat64(m.platform.cost.gbSeconds); got != 0 {
+	if got := toFloat64(m.platform.cost.gbSeconds); got != 0 {
 		t.Errorf("GB-seconds = %v, want 0 without billed duration and memory", got)
 	}
-	if got, want := testutil.ToFloat64(m.platform.cost.usd), 2*m.Prices().PerRequest; got != want {
+	if got, want := toFloat64(m.platform.cost.usd), 2*m.Prices().PerRequest; got != want {
 		t.Errorf("cost = %v, want the two requests' %v", got, want)
 	}
 }

@@ -48,3 +48,35 @@ func BenchmarkDispatch(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRecordMetrics measures the instruments alone: what one warm
+// invocation records once its events are decoded (the report's counters,
+// histograms and cost, the runtimeDone spans, the events by type).
+func BenchmarkRecordMetrics(b *testing.B) {
+	m := newTestMetrics()
+	batches := scenarioBatches(b)
+	rec, err := batches[1][3].DecodeRecord()
+	if err != nil {
+		b.Fatal(err)
+	}
+	done, ok := rec.(*telemetryapi.PlatformRuntimeDone)
+	if !ok {
+		b.Fatalf("event 3 of batch 1 is %T, want a platform.runtimeDone", rec)
+	}
+	report := reportEvent("req", "success")
+	rec, err = report.DecodeRecord()
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rec.(*telemetryapi.PlatformReport)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.recordReport(r)
+		m.platform.observeSpans(done.Spans, telemetryapi.PhaseInvoke)
+		m.events.WithLabelValues(telemetryapi.TypePlatformStart).Inc()
+		m.events.WithLabelValues(telemetryapi.TypeFunction).Inc()
+		m.events.WithLabelValues(telemetryapi.TypePlatformRuntimeDone).Inc()
+		m.events.WithLabelValues(telemetryapi.TypePlatformReport).Inc()
+	}
+}

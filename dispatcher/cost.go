@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -123,28 +121,22 @@ func validPrice(f float64) bool { return f >= 0 && !math.IsInf(f, 0) }
 
 // costMetrics estimate what each invocation costs from its platform.report.
 type costMetrics struct {
-	gbSeconds prometheus.Counter
-	usd       prometheus.Counter
+	gbSeconds *series
+	usd       *series
 	prices    atomic.Pointer[Prices]
 }
 
-func newCostMetrics(f prometheus.Registerer, architecture string) *costMetrics {
-	arch := prometheus.Labels{"architecture": architecture}
+func newCostMetrics(r *registry, architecture string) *costMetrics {
 	c := &costMetrics{
-		gbSeconds: prometheus.NewCounter(prometheus.CounterOpts{
-			Name:        "aws_lambda_billed_gb_seconds_total",
-			Help:        "Billed compute: platform.report billedDurationMs / 1000 × memorySizeMB / 1024, summed over invocations.",
-			ConstLabels: arch,
-		}),
-		usd: prometheus.NewCounter(prometheus.CounterOpts{
-			Name:        "aws_lambda_estimated_cost_usd_total",
-			Help:        "Estimated on-demand cost in US dollars: billed GB-seconds × price per GB-second + one request × price per request per platform.report; first pricing tier, no free tier.",
-			ConstLabels: arch,
-		}),
+		gbSeconds: r.counterVec("aws_lambda_billed_gb_seconds_total",
+			"Billed compute: platform.report billedDurationMs / 1000 × memorySizeMB / 1024, summed over invocations.",
+			"architecture").with(architecture),
+		usd: r.counterVec("aws_lambda_estimated_cost_usd_total",
+			"Estimated on-demand cost in US dollars: billed GB-seconds × price per GB-second + one request × price per request per platform.report; first pricing tier, no free tier.",
+			"architecture").with(architecture),
 	}
 	p := DefaultPrices(architecture)
 	c.prices.Store(&p)
-	f.MustRegister(c.gbSeconds, c.usd)
 	return c
 }
 

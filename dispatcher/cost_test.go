@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
@@ -41,15 +40,15 @@ func TestDefaultPricesPerArchitecture(t *testing.T) {
 
 func TestCostPerArchitecture(t *testing.T) {
 	for _, arch := range []string{"x86_64", "arm64"} {
-		reg := prometheus.NewRegistry()
+		reg := newRegistry()
 		c := newCostMetrics(reg, arch)
 		// 1,000 ms at 1,024 MB: one GB-second and one request.
 		c.record(&telemetryapi.PlatformReport{Metrics: telemetryapi.ReportMetrics{BilledDurationMs: 1000, MemorySizeMB: 1024}})
 		want := map[string]float64{"x86_64": 0.0000166667 + 0.0000002, "arm64": 0.0000133334 + 0.0000002}[arch]
-		if got := testutil.ToFloat64(c.usd); !pmNear(got, want) {
+		if got := toFloat64(c.usd); !pmNear(got, want) {
 			t.Errorf("%s: cost = %v, want %v", arch, got, want)
 		}
-		if got := testutil.ToFloat64(c.gbSeconds); got != 1 {
+		if got := toFloat64(c.gbSeconds); got != 1 {
 			t.Errorf("%s: GB-s = %v, want 1", arch, got)
 		}
 		exposition := fmt.Sprintf(`
@@ -57,7 +56,7 @@ func TestCostPerArchitecture(t *testing.T) {
 # TYPE aws_lambda_billed_gb_seconds_total counter
 aws_lambda_billed_gb_seconds_total{architecture=%q} 1
 `, arch)
-		if err := testutil.GatherAndCompare(reg, strings.NewReader(exposition), "aws_lambda_billed_gb_seconds_total"); err != nil {
+		if err := testutil.GatherAndCompare(dtoGatherer{reg}, strings.NewReader(exposition), "aws_lambda_billed_gb_seconds_total"); err != nil {
 			t.Errorf("%s: %v", arch, err)
 		}
 	}
@@ -65,17 +64,17 @@ aws_lambda_billed_gb_seconds_total{architecture=%q} 1
 
 func TestCostWithoutMemorySizeCountsTheRequestOnly(t *testing.T) {
 	// Lambda Managed Instances report only durationMs.
-	c := newCostMetrics(prometheus.NewRegistry(), "x86_64")
+	c := newCostMetrics(newRegistry(), "x86_64")
 	c.record(&telemetryapi.PlatformReport{Metrics: telemetryapi.ReportMetrics{DurationMs: 50}})
-	if got := testutil.ToFloat64(c.gbSeconds); got != 0 {
+	if got := toFloat64(c.gbSeconds); got != 0 {
 		t.Errorf("GB-s = %v, want 0", got)
 	}
-	if got := testutil.ToFloat64(c.usd); !pmNear(got, 0.0000002) {
+	if got := toFloat64(c.usd); !pmNear(got, 0.0000002) {
 		t.Errorf("cost = %v, want one request", got)
 	}
 	// Malformed negative figures never panic a counter.
 	c.record(&telemetryapi.PlatformReport{Metrics: telemetryapi.ReportMetrics{BilledDurationMs: -100, MemorySizeMB: 128}})
-	if got := testutil.ToFloat64(c.gbSeconds); got != 0 {
+	if got := toFloat64(c.gbSeconds); got != 0 {
 		t.Errorf("GB-s = %v after a negative duration, want 0", got)
 	}
 }

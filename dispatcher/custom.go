@@ -2,12 +2,13 @@ package dispatcher
 
 import (
 	"errors"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -41,13 +42,14 @@ var (
 
 // customMetrics holds the function's own metrics: Embedded Metric Format
 // documents in its log lines (emf.go), as counters and histograms in the
-// registry of the custom metrics (Metrics.CustomGatherer), which travel in
-// pushes of their own. It is an unchecked Collector, so that one
-// family may carry series with different label names (one per dimension
-// set), which the gateway accepts. Safe for concurrent use.
+// Gatherer of the custom metrics (Metrics.CustomGatherer), which travel in
+// pushes of their own. One family may carry series with different label
+// names (one per dimension set), which the gateway accepts. Safe for
+// concurrent use.
 type customMetrics struct {
-	invalid *prometheus.CounterVec // reason
-	dropped *prometheus.CounterVec // reason
+	invalid  *vec           // reason
+	dropped  *vec           // reason
+	constant []family.Label // function_name, function_version, region
 
 	mu       sync.Mutex
 	families map[string]*emfFamily    // by Prometheus name
@@ -55,6 +57,7 @@ type customMetrics struct {
 	names    map[emfNameKey]emfLookup // memo: EMF name and unit → family or drop reason
 	labels   map[string]string        // memo: dimension key → label name ("" if none can be made)
 	series   map[string]*emfSeries    // by family name and label pairs
+	order    []*emfSeries             // every series, sorted by family name, then labels (compareLabels)
 }
 
 type emfFamily struct {
@@ -74,38 +77,29 @@ type emfLookup struct {
 }
 
 type emfSeries struct {
-	metric   prometheus.Metric
-	counter  prometheus.Counter
-	observer prometheus.Observer
+	family *emfFamily
+	series // a counter, or a histogram of the family's buckets
 }
 
-// newCustomMetrics registers the custom series in custom and the EMF
-// diagnostics (aws_lambda_emf_*) with the platform metrics in platform,
-// both wrapped with l: a push of the custom metrics the gateway rejects
-// must not take the counts of what was dropped along.
-func newCustomMetrics(platform, custom *prometheus.Registry, l Labels) *customMetrics {
-	constLabels := prometheus.Labels{
-		"function_name":    l.FunctionName,
-		"function_version": l.FunctionVersion,
-		"region":           l.Region,
-	}
+// newCustomMetrics registers the EMF diagnostics (aws_lambda_emf_*) with
+// the platform metrics in platform, and returns the custom metrics, whose
+// series carry l: a push of the custom metrics the gateway rejects must not
+// take the counts of what was dropped along.
+func newCustomMetrics(platform *registry, l Labels) *customMetrics {
 	c := &customMetrics{
-		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aws_lambda_emf_invalid_total",
-			Help: "Function log lines that carry an Embedded Metric Format \"_aws\" member but are not valid EMF, by reason; ignored.",
-		}, []string{"reason"}),
-		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "aws_lambda_emf_dropped_total",
-			Help: "EMF metrics not recorded, per metric and dimension set, by reason (name, reserved, conflict, series_limit).",
-		}, []string{"reason"}),
+		invalid: platform.counterVec("aws_lambda_emf_invalid_total",
+			"Function log lines that carry an Embedded Metric Format \"_aws\" member but are not valid EMF, by reason; ignored.",
+			"reason"),
+		dropped: platform.counterVec("aws_lambda_emf_dropped_total",
+			"EMF metrics not recorded, per metric and dimension set, by reason (name, reserved, conflict, series_limit).",
+			"reason"),
+		constant: constLabels(l),
 		families: map[string]*emfFamily{},
 		claimed:  map[string]*emfFamily{},
 		names:    map[emfNameKey]emfLookup{},
 		labels:   map[string]string{},
 		series:   map[string]*emfSeries{},
 	}
-	prometheus.WrapRegistererWith(constLabels, platform).MustRegister(c.invalid, c.dropped)
-	prometheus.WrapRegistererWith(constLabels, custom).MustRegister(c)
 	return c
 }
 
@@ -124,7 +118,7 @@ func (c *customMetrics) recordFunctionLog(e *telemetryapi.Event) {
 	}
 	var bad *emfInvalid
 	if errors.As(err, &bad) {
-		c.invalid.WithLabelValues(bad.reason).Inc()
+		c.invalid.with(bad.reason).Inc()
 	}
 }
 
@@ -155,20 +149,20 @@ func (c *customMetrics) record(doc *emfDocument) error {
 		for _, m := range doc.directives[i].metrics {
 			fam, drop := c.family(m.name, m.unit)
 			if fam == nil {
-				c.dropped.WithLabelValues(drop).Add(float64(len(sets[i])))
+				c.dropped.with(drop).Add(float64(len(sets[i])))
 				continue
 			}
 			for _, ls := range sets[i] {
 				s := c.seriesOf(fam, ls)
 				if s == nil {
-					c.dropped.WithLabelValues(emfDropLimit).Inc()
+					c.dropped.with(emfDropLimit).Inc()
 					continue
 				}
 				for _, v := range m.values {
-					if s.counter != nil {
-						s.counter.Add(v * m.unit.factor)
+					if fam.unit.kind == emfCounter {
+						s.Add(v * m.unit.factor)
 					} else {
-						s.observer.Observe(v * m.unit.factor)
+						s.Observe(v * m.unit.factor)
 					}
 				}
 			}
@@ -298,30 +292,46 @@ func (c *customMetrics) seriesOf(fam *emfFamily, ls emfLabelSet) *emfSeries {
 	if len(c.series) >= emfSeriesLimit {
 		return nil
 	}
-	labels := make(prometheus.Labels, len(ls.pairs))
+	labels := make([]family.Label, 0, len(ls.pairs)+len(c.constant))
+	labels = append(labels, c.constant...)
 	for _, p := range ls.pairs {
-		labels[p.key] = p.value
+		labels = append(labels, family.Label{Name: p.key, Value: p.value})
 	}
-	s := &emfSeries{}
-	if fam.unit.kind == emfCounter {
-		ctr := prometheus.NewCounter(prometheus.CounterOpts{Name: fam.name, Help: fam.help, ConstLabels: labels})
-		s.metric, s.counter = ctr, ctr
-	} else {
-		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: fam.name, Help: fam.help, ConstLabels: labels, Buckets: fam.unit.buckets})
-		s.metric, s.observer = h, h
+	sortLabels(labels)
+	s := &emfSeries{family: fam}
+	s.labels, s.created = slices.Clip(labels), time.Now()
+	if fam.unit.kind != emfCounter {
+		s.upper, s.counts = fam.unit.buckets, make([]uint64, len(fam.unit.buckets))
 	}
 	c.series[key] = s
+	i, _ := slices.BinarySearchFunc(c.order, s, compareEMFSeries)
+	c.order = slices.Insert(c.order, i, s)
 	return s
 }
 
-// Describe sends nothing: customMetrics is an unchecked Collector.
-func (c *customMetrics) Describe(chan<- *prometheus.Desc) {}
+func compareEMFSeries(a, b *emfSeries) int {
+	if c := strings.Compare(a.family.name, b.family.name); c != 0 {
+		return c
+	}
+	return compareLabels(a.labels, b.labels)
+}
 
-// Collect sends every custom series.
-func (c *customMetrics) Collect(ch chan<- prometheus.Metric) {
+// Gather returns the custom families, sorted by name, their metrics by
+// labels (as client_golang sorts them).
+func (c *customMetrics) Gather() []family.Family {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, s := range c.series {
-		ch <- s.metric
+	var out []family.Family
+	for _, s := range c.order {
+		typ := family.Counter
+		if s.family.unit.kind != emfCounter {
+			typ = family.Histogram
+		}
+		if n := len(out); n == 0 || out[n-1].Name != s.family.name {
+			out = append(out, family.Family{Name: s.family.name, Help: s.family.help, Type: typ})
+		}
+		f := &out[len(out)-1]
+		f.Metrics = append(f.Metrics, s.metric(typ))
 	}
+	return out
 }

@@ -1,14 +1,12 @@
 package dispatcher
 
 import (
-	"sort"
+	"slices"
 	"strings"
-
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"time"
 
 	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // ClearmodeLabel is the label that tells the gateway how to merge a sample.
@@ -27,11 +25,11 @@ const (
 
 // cumulative is the last acknowledged value of one series.
 type cumulative struct {
-	value   float64  // counter or gauge
-	count   uint64   // histogram or summary sample count
-	sum     float64  // histogram or summary sample sum
-	buckets []uint64 // histogram cumulative bucket counts, in bucket order
-	created int64    // created timestamp (Unix ns) of a counter, histogram or summary; 0 if none
+	value   float64   // counter or gauge
+	count   float64   // histogram or summary sample count
+	sum     float64   // histogram or summary sample sum
+	buckets []float64 // histogram cumulative bucket counts, in bucket order
+	created int64     // created timestamp (Unix ns) of a counter, histogram or summary; 0 if none
 }
 
 // snapshot maps series (family name + label pairs) to cumulative values.
@@ -54,74 +52,69 @@ type snapshot map[string]cumulative
 // gauges) unless it carries one (clearmode or clear_mode, as pushed to the
 // local push endpoint), which is kept as it is. Untyped series are treated as counters; native histogram fields
 // are not pushed.
-func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, snapshot) {
+//
+// families are not modified; the result shares their label slices.
+func deltas(families []family.Family, acked snapshot) ([]family.Family, snapshot) {
 	next := make(snapshot, len(acked))
-	var out []*dto.MetricFamily
-	var gauges []*dto.MetricFamily
-	for _, mf := range families {
-		var metrics []*dto.Metric
-		for _, m := range mf.Metric {
-			key := seriesKey(mf.GetName(), m.Label)
-			if hasClearmode(m.Label) { // the same series whatever its clear mode says
-				key = seriesKey(mf.GetName(), withoutClearmode(m.Label))
+	var out []family.Family
+	var gauges []family.Family
+	for fi := range families {
+		mf := &families[fi]
+		var metrics []family.Metric
+		for mi := range mf.Metrics {
+			m := &mf.Metrics[mi]
+			pushedMode := hasClearmode(m.Labels)
+			var key string
+			if pushedMode { // the same series whatever its clear mode says
+				key = seriesKey(mf.Name, withoutClearmode(m.Labels))
+			} else {
+				key = seriesKey(mf.Name, m.Labels)
 			}
 			prev, known := acked[key]
-			d := &dto.Metric{}
+			var d family.Metric
 			mode := clearmodeAggregate
-			switch mf.GetType() {
-			case dto.MetricType_COUNTER, dto.MetricType_UNTYPED:
-				v := m.GetCounter().GetValue()
-				if mf.GetType() == dto.MetricType_UNTYPED {
-					v = m.GetUntyped().GetValue()
+			switch mf.Type {
+			case family.Counter, family.Untyped:
+				cur := cumulative{value: m.Value}
+				if mf.Type == family.Counter {
+					cur.created = createdOf(m.Created)
 				}
-				cur := cumulative{value: v, created: createdOf(m.GetCounter().GetCreatedTimestamp())}
 				next[key] = cur
-				inc := v - prev.value
-				if !known || v < prev.value || restarted(prev, cur) {
-					inc = v
+				inc := cur.value - prev.value
+				if !known || cur.value < prev.value || restarted(prev, cur) {
+					inc = cur.value
 				}
 				if inc == 0 {
 					continue
 				}
-				if mf.GetType() == dto.MetricType_UNTYPED {
-					d.Untyped = &dto.Untyped{Value: proto.Float64(inc)}
-				} else {
-					d.Counter = &dto.Counter{Value: proto.Float64(inc)}
-				}
-			case dto.MetricType_GAUGE:
-				v := m.GetGauge().GetValue()
-				next[key] = cumulative{value: v}
+				d.Value = inc
+			case family.Gauge:
+				next[key] = cumulative{value: m.Value}
 				mode = clearmodeReplace
-				d.Gauge = &dto.Gauge{Value: proto.Float64(v)}
-			case dto.MetricType_HISTOGRAM:
-				h := m.GetHistogram()
-				cur := cumulative{count: h.GetSampleCount(), sum: h.GetSampleSum(), buckets: make([]uint64, len(h.Bucket)),
-					created: createdOf(h.GetCreatedTimestamp())}
-				for i, b := range h.Bucket {
-					cur.buckets[i] = b.GetCumulativeCount()
+				d.Value = m.Value
+			case family.Histogram:
+				cur := cumulative{count: m.Count, sum: m.Sum, buckets: make([]float64, len(m.Buckets)),
+					created: createdOf(m.Created)}
+				for i, b := range m.Buckets {
+					cur.buckets[i] = b.Count
 				}
 				next[key] = cur
 				if known && (cur.count < prev.count || len(prev.buckets) != len(cur.buckets) || restarted(prev, cur)) {
 					known = false // restarted or re-bucketed: send everything
 				}
 				if !known {
-					prev = cumulative{buckets: make([]uint64, len(cur.buckets))}
+					prev = cumulative{buckets: make([]float64, len(cur.buckets))}
 				}
 				if cur.count == prev.count {
 					continue
 				}
-				dh := &dto.Histogram{
-					SampleCount: proto.Uint64(cur.count - prev.count),
-					SampleSum:   proto.Float64(cur.sum - prev.sum),
-					Bucket:      make([]*dto.Bucket, len(h.Bucket)),
+				d.Count, d.Sum = cur.count-prev.count, cur.sum-prev.sum
+				d.Buckets = make([]family.Bucket, len(m.Buckets))
+				for i, b := range m.Buckets {
+					d.Buckets[i] = family.Bucket{UpperBound: b.UpperBound, Count: cur.buckets[i] - prev.buckets[i]}
 				}
-				for i, b := range h.Bucket {
-					dh.Bucket[i] = &dto.Bucket{UpperBound: b.UpperBound, CumulativeCount: proto.Uint64(cur.buckets[i] - prev.buckets[i])}
-				}
-				d.Histogram = dh
-			case dto.MetricType_SUMMARY:
-				s := m.GetSummary()
-				cur := cumulative{count: s.GetSampleCount(), sum: s.GetSampleSum(), created: createdOf(s.GetCreatedTimestamp())}
+			case family.Summary:
+				cur := cumulative{count: m.Count, sum: m.Sum, created: createdOf(m.Created)}
 				next[key] = cur
 				if !known || cur.count < prev.count || restarted(prev, cur) {
 					prev = cumulative{}
@@ -130,22 +123,22 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 					continue
 				}
 				// Quantiles of one environment do not aggregate; only count and sum travel.
-				d.Summary = &dto.Summary{SampleCount: proto.Uint64(cur.count - prev.count), SampleSum: proto.Float64(cur.sum - prev.sum)}
+				d.Count, d.Sum = cur.count-prev.count, cur.sum-prev.sum
 			default:
 				continue
 			}
-			if hasClearmode(m.Label) {
-				d.Label = m.Label // pushed with its own clear mode: passed through
+			if pushedMode {
+				d.Labels = m.Labels // pushed with its own clear mode: passed through
 			} else {
-				d.Label = withLabel(m.Label, ClearmodeLabel, mode)
+				d.Labels = withLabel(m.Labels, ClearmodeLabel, mode)
 			}
 			metrics = append(metrics, d)
 		}
 		if len(metrics) == 0 {
 			continue
 		}
-		delta := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metric: metrics}
-		if mf.GetType() == dto.MetricType_GAUGE {
+		delta := family.Family{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metrics: metrics}
+		if mf.Type == family.Gauge {
 			gauges = append(gauges, delta)
 		} else {
 			out = append(out, delta)
@@ -155,16 +148,16 @@ func deltas(families []*dto.MetricFamily, acked snapshot) ([]*dto.MetricFamily, 
 		return nil, next
 	}
 	out = append(out, gauges...)
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
+	slices.SortFunc(out, func(a, b family.Family) int { return strings.Compare(a.Name, b.Name) })
 	return out, next
 }
 
-// createdOf returns a created timestamp in Unix nanoseconds, 0 if unset.
-func createdOf(ts *timestamppb.Timestamp) int64 {
-	if ts == nil {
+// createdOf returns a created time in Unix nanoseconds, 0 if unset.
+func createdOf(t time.Time) int64 {
+	if t.IsZero() {
 		return 0
 	}
-	return ts.AsTime().UnixNano()
+	return t.UnixNano()
 }
 
 // restarted reports whether cur's created timestamp says the series started
@@ -175,42 +168,58 @@ func restarted(prev, cur cumulative) bool {
 
 // hasClearmode reports whether labels carry a clear mode label, in either
 // spelling the gateway accepts.
-func hasClearmode(labels []*dto.LabelPair) bool {
+func hasClearmode(labels []family.Label) bool {
 	for _, l := range labels {
-		if n := l.GetName(); n == ClearmodeLabel || n == clearmodeLabelAlt {
+		if l.Name == ClearmodeLabel || l.Name == clearmodeLabelAlt {
 			return true
 		}
 	}
 	return false
 }
 
+// withoutClearmode returns labels without the clear mode labels.
+func withoutClearmode(ls []family.Label) []family.Label {
+	out := make([]family.Label, 0, len(ls))
+	for _, l := range ls {
+		if l.Name != ClearmodeLabel && l.Name != clearmodeLabelAlt {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
 // seriesKey identifies a series by family name and its (sorted) label pairs.
-func seriesKey(name string, labels []*dto.LabelPair) string {
+func seriesKey(name string, labels []family.Label) string {
+	n := len(name)
+	for _, l := range labels {
+		n += 2 + len(l.Name) + len(l.Value)
+	}
 	var b strings.Builder
+	b.Grow(n)
 	b.WriteString(name)
 	for _, l := range labels {
 		b.WriteByte(0xff) // cannot occur in valid UTF-8 names or values
-		b.WriteString(l.GetName())
+		b.WriteString(l.Name)
 		b.WriteByte(0xfe)
-		b.WriteString(l.GetValue())
+		b.WriteString(l.Value)
 	}
 	return b.String()
 }
 
 // withLabel returns labels plus name=value, kept sorted by name as the
 // exposition formats expect.
-func withLabel(labels []*dto.LabelPair, name, value string) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(labels)+1)
+func withLabel(labels []family.Label, name, value string) []family.Label {
+	out := make([]family.Label, 0, len(labels)+1)
 	added := false
 	for _, l := range labels {
-		if !added && l.GetName() > name {
-			out = append(out, &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)})
+		if !added && l.Name > name {
+			out = append(out, family.Label{Name: name, Value: value})
 			added = true
 		}
 		out = append(out, l)
 	}
 	if !added {
-		out = append(out, &dto.LabelPair{Name: proto.String(name), Value: proto.String(value)})
+		out = append(out, family.Label{Name: name, Value: value})
 	}
 	return out
 }

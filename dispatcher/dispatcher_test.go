@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -59,19 +57,19 @@ func TestMetricsRecordsScenario(t *testing.T) {
 			t.Fatalf("Record counted %d of %d events", n, len(batch))
 		}
 	}
-	if got := testutil.ToFloat64(m.invocations.WithLabelValues("success")); got != 2 {
+	if got := toFloat64(m.invocations.WithLabelValues("success")); got != 2 {
 		t.Errorf("success invocations = %v, want 2", got)
 	}
-	if got := testutil.ToFloat64(m.coldStarts); got != 1 {
+	if got := toFloat64(m.coldStarts); got != 1 {
 		t.Errorf("cold starts = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.logsDroppedBytes); got != 12345 {
+	if got := toFloat64(m.logsDroppedBytes); got != 12345 {
 		t.Errorf("dropped bytes = %v, want 12345", got)
 	}
-	if got := testutil.ToFloat64(m.events.WithLabelValues("platform.someFutureEvent")); got != 1 {
+	if got := toFloat64(m.events.WithLabelValues("platform.someFutureEvent")); got != 1 {
 		t.Errorf("unknown event type counted %v times, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.memorySize); got != 512<<20 {
+	if got := toFloat64(m.memorySize); got != 512<<20 {
 		t.Errorf("memory size = %v, want %v", got, 512<<20)
 	}
 }
@@ -86,13 +84,13 @@ func TestMetricsDropsRedeliveredReport(t *testing.T) {
 		t.Fatalf("redelivered report counted %d", n)
 	}
 	m.Record([]telemetryapi.Event{reportEvent("b", "error"), reportEvent("a", "success")})
-	if got := testutil.ToFloat64(m.invocations.WithLabelValues("success")); got != 1 {
+	if got := toFloat64(m.invocations.WithLabelValues("success")); got != 1 {
 		t.Fatalf("success invocations = %v, want 1", got)
 	}
-	if got := testutil.ToFloat64(m.errors.WithLabelValues("unknown")); got != 1 {
+	if got := toFloat64(m.errors.WithLabelValues("unknown")); got != 1 {
 		t.Fatalf("errors without errorType = %v, want 1 under error_type=unknown", got)
 	}
-	if got := testutil.ToFloat64(m.events.WithLabelValues(telemetryapi.TypePlatformReport)); got != 2 {
+	if got := toFloat64(m.events.WithLabelValues(telemetryapi.TypePlatformReport)); got != 2 {
 		t.Fatalf("report events = %v, want 2", got)
 	}
 }
@@ -113,7 +111,7 @@ func TestMetricsCountsUndecodableRecords(t *testing.T) {
 	if n != 0 {
 		t.Fatalf("an undecodable report was counted as recorded")
 	}
-	if got := testutil.ToFloat64(m.undecodable.WithLabelValues(telemetryapi.TypePlatformReport)); got != 1 {
+	if got := toFloat64(m.undecodable.WithLabelValues(telemetryapi.TypePlatformReport)); got != 1 {
 		t.Fatalf("undecodable = %v, want 1", got)
 	}
 }
@@ -200,7 +198,7 @@ func TestReportArrivedAfterWholeBatch(t *testing.T) {
 	checked := make(chan float64, 1)
 	go func() {
 		<-arrived
-		checked <- testutil.ToFloat64(m.logsDroppedRecords)
+		checked <- toFloat64(m.logsDroppedRecords)
 	}()
 	m.Record([]telemetryapi.Event{reportEvent("last", "success"), dropped})
 	if got := <-checked; got != 1 {

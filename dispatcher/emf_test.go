@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
@@ -43,7 +41,7 @@ func emfJSONEvent(record string) telemetryapi.Event {
 // ("k=v,k=v", sorted), or nil when the family is absent.
 func emfGathered(t *testing.T, m *Metrics, name string) map[string]*dto.Metric {
 	t.Helper()
-	families, err := prometheus.Gatherers{m.Gatherer(), m.CustomGatherer()}.Gather()
+	families, err := gatherDTO(m.Gatherer(), m.CustomGatherer())
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -72,7 +70,7 @@ func emfLabelString(labels []*dto.LabelPair) string {
 // customFamilies lists the gathered families that are not the platform's.
 func emfCustomFamilies(t *testing.T, m *Metrics) []string {
 	t.Helper()
-	families, err := prometheus.Gatherers{m.Gatherer(), m.CustomGatherer()}.Gather()
+	families, err := gatherDTO(m.Gatherer(), m.CustomGatherer())
 	if err != nil {
 		t.Fatalf("gather: %v", err)
 	}
@@ -144,10 +142,10 @@ func checkEMFFixtureSeries(t *testing.T, m *Metrics, n int) {
 	if emfBucket(t, cart, 1024) != 0 || emfBucket(t, cart, 4096) != uint64(n) {
 		t.Errorf("cart_bytes buckets = %v", cart.Bucket)
 	}
-	if n := testutil.CollectAndCount(m.custom.invalid); n != 0 {
+	if n := collectAndCount(m.custom.invalid); n != 0 {
 		t.Errorf("%d invalid reasons counted for a valid line", n)
 	}
-	if n := testutil.CollectAndCount(m.custom.dropped); n != 0 {
+	if n := collectAndCount(m.custom.dropped); n != 0 {
 		t.Errorf("%d drop reasons counted for a valid line", n)
 	}
 }
@@ -367,10 +365,10 @@ func TestEMFInvalidDocumentsAreIgnoredAndCounted(t *testing.T) {
 			if fam := emfCustomFamilies(t, m); len(fam) != 0 {
 				t.Errorf("invalid document recorded %v", fam)
 			}
-			if got := testutil.ToFloat64(m.custom.invalid.WithLabelValues(c.reason)); got != float64(len(events)) {
+			if got := toFloat64(m.custom.invalid.WithLabelValues(c.reason)); got != float64(len(events)) {
 				t.Errorf("aws_lambda_emf_invalid_total{reason=%q} = %v, want %d", c.reason, got, len(events))
 			}
-			if n := testutil.CollectAndCount(m.custom.invalid); n != 1 {
+			if n := collectAndCount(m.custom.invalid); n != 1 {
 				t.Errorf("%d reasons counted, want only %q", n, c.reason)
 			}
 		})
@@ -378,7 +376,7 @@ func TestEMFInvalidDocumentsAreIgnoredAndCounted(t *testing.T) {
 	// The valid form of the same document is recorded: the cases above fail for their reason only.
 	m := newTestMetrics()
 	m.Record([]telemetryapi.Event{emfTextEvent(with(ok, nil))})
-	if got := testutil.ToFloat64(m.custom.invalid.WithLabelValues(emfInvalidJSON)); got != 0 {
+	if got := toFloat64(m.custom.invalid.WithLabelValues(emfInvalidJSON)); got != 0 {
 		t.Fatalf("the valid document counted as invalid")
 	}
 	if s := emfGathered(t, m, "hits_total"); len(s) != 1 {
@@ -404,10 +402,10 @@ func TestEMFNonEMFLinesAreIgnored(t *testing.T) {
 	if fam := emfCustomFamilies(t, m); len(fam) != 0 {
 		t.Errorf("non-EMF lines made families %v", fam)
 	}
-	if n := testutil.CollectAndCount(m.custom.invalid); n != 0 {
+	if n := collectAndCount(m.custom.invalid); n != 0 {
 		t.Errorf("non-EMF lines counted as invalid EMF")
 	}
-	if got := testutil.ToFloat64(m.events.WithLabelValues(telemetryapi.TypeFunction)); got != float64(len(events)) {
+	if got := toFloat64(m.events.WithLabelValues(telemetryapi.TypeFunction)); got != float64(len(events)) {
 		t.Errorf("function events counted %v, want %d", got, len(events))
 	}
 }
@@ -440,7 +438,7 @@ func TestEMFConflictsAreDroppedNeverPanic(t *testing.T) {
 	rec("Tenant", "Count", 1, "function_name", "other", "Le", "x") // labels the pipeline owns
 
 	for reason, want := range map[string]float64{emfDropConflict: 2, emfDropName: 2, emfDropReserved: 3} {
-		if got := testutil.ToFloat64(m.custom.dropped.WithLabelValues(reason)); got != want {
+		if got := toFloat64(m.custom.dropped.WithLabelValues(reason)); got != want {
 			t.Errorf("aws_lambda_emf_dropped_total{reason=%q} = %v, want %v", reason, got, want)
 		}
 	}
@@ -456,7 +454,7 @@ func TestEMFConflictsAreDroppedNeverPanic(t *testing.T) {
 	if s := emfGathered(t, m, "tenant_total"); s[emfWithFn("exported_function_name=other,exported_le=x,namespace=N")] == nil {
 		t.Errorf("tenant_total series = %v, want exported_function_name and exported_le", s)
 	}
-	if got := testutil.ToFloat64(m.invocations.WithLabelValues("success")); got != 0 {
+	if got := toFloat64(m.invocations.WithLabelValues("success")); got != 0 {
 		t.Errorf("a custom metric reached aws_lambda_invocations_total: %v", got)
 	}
 }
@@ -473,7 +471,7 @@ func TestEMFSeriesLimit(t *testing.T) {
 	if n := len(emfGathered(t, m, "orders_total")); n != emfSeriesLimit {
 		t.Errorf("orders_total has %d series, want the limit %d", n, emfSeriesLimit)
 	}
-	if got := testutil.ToFloat64(m.custom.dropped.WithLabelValues(emfDropLimit)); got != over {
+	if got := toFloat64(m.custom.dropped.WithLabelValues(emfDropLimit)); got != over {
 		t.Errorf("dropped{series_limit} = %v, want %d", got, over)
 	}
 	// Known series still count.

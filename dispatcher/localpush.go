@@ -9,13 +9,10 @@ import (
 	"sort"
 	"strings"
 	"sync"
-
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/proto"
+	"unicode/utf8"
 
 	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -51,7 +48,7 @@ const localPushMaxBodyBytes = 4 << 20
 //
 // Safe for concurrent use.
 type LocalPush struct {
-	constLabels []*dto.LabelPair // sorted
+	constLabels []family.Label // sorted
 
 	mu     sync.Mutex
 	groups map[string]*localGroup // by grouping key
@@ -60,18 +57,14 @@ type LocalPush struct {
 
 type localGroup struct {
 	key      string
-	families map[string]*dto.MetricFamily // prepared: labels complete and sorted
+	families map[string]*family.Family // prepared: labels complete and sorted
 }
 
 // NewLocalPush returns an empty local push store whose series carry l.
 func NewLocalPush(l Labels) *LocalPush {
 	return &LocalPush{
-		constLabels: []*dto.LabelPair{
-			{Name: proto.String("function_name"), Value: proto.String(l.FunctionName)},
-			{Name: proto.String("function_version"), Value: proto.String(l.FunctionVersion)},
-			{Name: proto.String("region"), Value: proto.String(l.Region)},
-		},
-		groups: map[string]*localGroup{},
+		constLabels: constLabels(l),
+		groups:      map[string]*localGroup{},
 	}
 }
 
@@ -119,18 +112,18 @@ func (lp *LocalPush) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Push stores fams as the latest cumulative state of the group: with
 // replace (PUT) they become its whole family set, otherwise (POST) they
 // replace the families of the same names. Nothing is stored when it fails.
-func (lp *LocalPush) Push(grouping map[string]string, fams []*dto.MetricFamily, replace bool) error {
+func (lp *LocalPush) Push(grouping map[string]string, fams []family.Family, replace bool) error {
 	group := groupLabels(grouping)
-	prepared := make(map[string]*dto.MetricFamily, len(fams))
-	for _, mf := range fams {
-		if localPushSkipped(mf.GetName()) {
+	prepared := make(map[string]*family.Family, len(fams))
+	for i := range fams {
+		if localPushSkipped(fams[i].Name) {
 			continue
 		}
-		p, err := lp.prepare(group, mf)
+		p, err := lp.prepare(group, &fams[i])
 		if err != nil {
 			return err
 		}
-		prepared[p.GetName()] = p
+		prepared[p.Name] = p
 	}
 	key := labelsKeyOf(group)
 
@@ -138,14 +131,14 @@ func (lp *LocalPush) Push(grouping map[string]string, fams []*dto.MetricFamily, 
 	defer lp.mu.Unlock()
 	for name, mf := range prepared {
 		for k, g := range lp.groups {
-			if other := g.families[name]; other != nil && k != key && other.GetType() != mf.GetType() {
+			if other := g.families[name]; other != nil && k != key && other.Type != mf.Type {
 				return fmt.Errorf("metric %s: pushed as %s, but another group holds it as %s",
-					name, strings.ToLower(mf.GetType().String()), strings.ToLower(other.GetType().String()))
+					name, mf.Type, other.Type)
 			}
 		}
 	}
 	old := lp.groups[key]
-	next := map[string]*dto.MetricFamily{}
+	next := map[string]*family.Family{}
 	if old != nil {
 		for name, mf := range old.families {
 			if _, repushed := prepared[name]; repushed {
@@ -185,7 +178,7 @@ func (lp *LocalPush) Delete(grouping map[string]string) {
 		return
 	}
 	lp.series -= countSeries(g)
-	next := map[string]*dto.MetricFamily{}
+	next := map[string]*family.Family{}
 	for name, mf := range g.families {
 		if mf = cumulativeOnly(mf); mf != nil {
 			next[name] = mf
@@ -200,8 +193,9 @@ func (lp *LocalPush) Delete(grouping map[string]string) {
 }
 
 // Gather returns the stored families, merged across groups, sorted by name.
-// Stored metrics are never modified, so they are shared, not copied.
-func (lp *LocalPush) Gather() ([]*dto.MetricFamily, error) {
+// Stored metrics are never modified, so their label, bucket and quantile
+// slices are shared, not copied.
+func (lp *LocalPush) Gather() []family.Family {
 	lp.mu.Lock()
 	defer lp.mu.Unlock()
 	keys := make([]string, 0, len(lp.groups))
@@ -209,56 +203,55 @@ func (lp *LocalPush) Gather() ([]*dto.MetricFamily, error) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	byName := map[string]*dto.MetricFamily{}
+	byName := map[string]*family.Family{}
 	seen := map[string]bool{}
 	for _, k := range keys {
 		for name, mf := range lp.groups[k].families {
 			out := byName[name]
 			if out == nil {
-				out = &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type}
+				out = &family.Family{Name: mf.Name, Help: mf.Help, Type: mf.Type}
 				byName[name] = out
 			}
-			for _, m := range mf.Metric {
-				sk := seriesKey(name, m.Label)
+			for _, m := range mf.Metrics {
+				sk := seriesKey(name, m.Labels)
 				if !seen[sk] { // the same series from two groups: the first group's
 					seen[sk] = true
-					out.Metric = append(out.Metric, m)
+					out.Metrics = append(out.Metrics, m)
 				}
 			}
 		}
 	}
-	out := make([]*dto.MetricFamily, 0, len(byName))
+	out := make([]family.Family, 0, len(byName))
 	for _, mf := range byName {
-		out = append(out, mf)
+		out = append(out, *mf)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
-	return out, nil
+	slices.SortFunc(out, func(a, b family.Family) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // CombineGatherers gathers primary (the EMF metrics, Metrics.CustomGatherer)
 // and then local; a local family whose name primary already has is left
 // out, so a function's push cannot break the batches of its EMF metrics.
-// (Platform names are reserved: LocalPush rejects them.)
-func CombineGatherers(primary, local prometheus.Gatherer) prometheus.Gatherer {
-	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		fams, err := primary.Gather()
-		if err != nil {
-			return fams, err
-		}
-		lf, _ := local.Gather() // LocalPush.Gather never fails
+// (Platform names are reserved: LocalPush rejects them.) The result is
+// sorted by name.
+func CombineGatherers(primary, local Gatherer) Gatherer {
+	return GathererFunc(func() []family.Family {
+		fams := primary.Gather()
+		lf := local.Gather()
 		if len(lf) == 0 {
-			return fams, nil
+			return fams
 		}
 		names := make(map[string]bool, len(fams))
-		for _, mf := range fams {
-			names[mf.GetName()] = true
+		for i := range fams {
+			names[fams[i].Name] = true
 		}
-		for _, mf := range lf {
-			if !names[mf.GetName()] {
-				fams = append(fams, mf)
+		for i := range lf {
+			if !names[lf[i].Name] {
+				fams = append(fams, lf[i])
 			}
 		}
-		return fams, nil
+		slices.SortStableFunc(fams, func(a, b family.Family) int { return strings.Compare(a.Name, b.Name) })
+		return fams
 	})
 }
 
@@ -310,16 +303,16 @@ func labelsKeyOf(labels map[string]string) string {
 // whose values go to the gateway as deltas (counters, histograms, summaries,
 // untyped: aggregate) or as values (gauges), in the gateway's grammar
 // (internal/clearmode), so the gateway never rejects what is accepted here.
-func checkClearmode(typ dto.MetricType, v string) error {
+func checkClearmode(typ family.Type, v string) error {
 	kind, _, err := clearmode.Parse(v)
 	if err != nil {
 		return err
 	}
-	if typ != dto.MetricType_GAUGE {
+	if typ != family.Gauge {
 		if kind == clearmode.Aggregate {
 			return nil
 		}
-		return fmt.Errorf("clearmode %q: a %s is pushed on as increments, only aggregate applies", v, strings.ToLower(typ.String()))
+		return fmt.Errorf("clearmode %q: a %s is pushed on as increments, only aggregate applies", v, typ)
 	}
 	if kind == clearmode.Aggregate {
 		return fmt.Errorf("clearmode %q: a gauge is pushed on with every batch, adding it up would count it again and again", v)
@@ -329,12 +322,12 @@ func checkClearmode(typ dto.MetricType, v string) error {
 
 // prepare validates a pushed family as the gateway would and returns it with
 // complete, sorted labels.
-func (lp *LocalPush) prepare(group map[string]string, mf *dto.MetricFamily) (*dto.MetricFamily, error) {
-	name := mf.GetName()
+func (lp *LocalPush) prepare(group map[string]string, mf *family.Family) (*family.Family, error) {
+	name := mf.Name
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("metric %s: %s", name, fmt.Sprintf(format, args...))
 	}
-	if !model.UTF8Validation.IsValidMetricName(name) {
+	if name == "" || !utf8.ValidString(name) {
 		return nil, fmt.Errorf("invalid metric name %q", name)
 	}
 	for _, p := range emfReservedPrefixes {
@@ -345,32 +338,32 @@ func (lp *LocalPush) prepare(group map[string]string, mf *dto.MetricFamily) (*dt
 	if emfReservedNames[name] {
 		return nil, bad("the name is reserved for the gateway")
 	}
-	typ := mf.GetType()
+	typ := mf.Type
 	switch typ {
-	case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED,
-		dto.MetricType_HISTOGRAM, dto.MetricType_SUMMARY:
+	case family.Counter, family.Gauge, family.Untyped, family.Histogram, family.Summary:
 	default:
-		return nil, bad("unsupported metric type %s", typ)
+		return nil, bad("unsupported metric type %s", strings.ToUpper(typ.String()))
 	}
-	out := &dto.MetricFamily{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metric: make([]*dto.Metric, 0, len(mf.Metric))}
+	out := &family.Family{Name: mf.Name, Help: mf.Help, Type: mf.Type, Metrics: make([]family.Metric, 0, len(mf.Metrics))}
 	seen := map[string]bool{}
 	families := 0
-	for _, m := range mf.Metric {
-		if m.TimestampMs != nil {
+	for mi := range mf.Metrics {
+		m := &mf.Metrics[mi]
+		if m.HasTimestamp {
 			return nil, bad("pushed metrics must not carry timestamps")
 		}
-		labels := make(map[string]string, len(m.Label)+len(group)+3)
+		labels := make(map[string]string, len(m.Labels)+len(group)+3)
 		mode := ""
-		for _, l := range m.Label {
-			ln, lv := l.GetName(), l.GetValue()
+		for _, l := range m.Labels {
+			ln, lv := l.Name, l.Value
 			if err := pushbody.CheckLabelName(ln); err != nil {
 				return nil, bad("%v", err)
 			}
-			if !model.LabelValue(lv).IsValid() {
+			if !utf8.ValidString(lv) {
 				return nil, bad("label %q: value is not valid UTF-8", ln)
 			}
-			if (ln == model.BucketLabel && typ == dto.MetricType_HISTOGRAM) || (ln == model.QuantileLabel && typ == dto.MetricType_SUMMARY) {
-				return nil, bad("label %q is reserved in a %s", ln, strings.ToLower(typ.String()))
+			if (ln == "le" && typ == family.Histogram) || (ln == "quantile" && typ == family.Summary) {
+				return nil, bad("label %q is reserved in a %s", ln, typ)
 			}
 			if ln == ClearmodeLabel || ln == clearmodeLabelAlt {
 				if mode != "" {
@@ -396,72 +389,49 @@ func (lp *LocalPush) prepare(group map[string]string, mf *dto.MetricFamily) (*dt
 			labels[n] = v
 		}
 		for _, c := range lp.constLabels {
-			labels[c.GetName()] = c.GetValue()
+			labels[c.Name] = c.Value
 		}
 		if err := checkValue(typ, m); err != nil {
 			return nil, bad("%v", err)
 		}
-		pairs := make([]*dto.LabelPair, 0, len(labels))
+		pairs := make([]family.Label, 0, len(labels))
 		for n, v := range labels {
-			pairs = append(pairs, &dto.LabelPair{Name: proto.String(n), Value: proto.String(v)})
+			pairs = append(pairs, family.Label{Name: n, Value: v})
 		}
-		slices.SortFunc(pairs, func(a, b *dto.LabelPair) int { return strings.Compare(a.GetName(), b.GetName()) })
+		sortLabels(pairs)
 		id := seriesKey(name, withoutClearmode(pairs))
 		if seen[id] {
 			return nil, bad("series pushed twice (labels are compared without the clear mode label)")
 		}
 		seen[id] = true
-		c := proto.Clone(m).(*dto.Metric)
-		c.Label = pairs
-		out.Metric = append(out.Metric, c)
+		c := *m
+		c.Labels = pairs
+		c.Buckets, c.Quantiles = slices.Clone(m.Buckets), slices.Clone(m.Quantiles)
+		out.Metrics = append(out.Metrics, c)
 	}
-	if families > 0 && families < len(out.Metric) {
+	if families > 0 && families < len(out.Metrics) {
 		return nil, bad("clearmode family mixed with other clear modes in one family")
 	}
 	return out, nil
 }
 
-func withoutClearmode(ls []*dto.LabelPair) []*dto.LabelPair {
-	out := make([]*dto.LabelPair, 0, len(ls))
-	for _, l := range ls {
-		if l.GetName() != ClearmodeLabel && l.GetName() != clearmodeLabelAlt {
-			out = append(out, l)
-		}
-	}
-	return out
-}
-
 // checkValue rejects values the gateway would reject or cannot merge.
-func checkValue(typ dto.MetricType, m *dto.Metric) error {
+func checkValue(typ family.Type, m *family.Metric) error {
 	switch typ {
-	case dto.MetricType_COUNTER:
-		if m.Counter == nil {
-			return errors.New("counter without a counter value")
-		}
-		if v := m.Counter.GetValue(); !(v >= 0) || math.IsInf(v, 1) {
+	case family.Counter:
+		if v := m.Value; !(v >= 0) || math.IsInf(v, 1) {
 			return fmt.Errorf("counter value %v must be finite and ≥ 0", v)
 		}
-	case dto.MetricType_GAUGE:
-		if m.Gauge == nil {
-			return errors.New("gauge without a gauge value")
-		}
-	case dto.MetricType_UNTYPED:
-		if m.Untyped == nil {
-			return errors.New("untyped metric without an untyped value")
-		}
-		if v := m.Untyped.GetValue(); math.IsNaN(v) || math.IsInf(v, 0) {
+	case family.Untyped:
+		if v := m.Value; math.IsNaN(v) || math.IsInf(v, 0) {
 			return fmt.Errorf("untyped value %v must be finite (it is pushed on as increments)", v)
 		}
-	case dto.MetricType_HISTOGRAM:
-		h := m.Histogram
-		if h == nil {
-			return errors.New("histogram without a histogram value")
-		}
-		count := h.GetSampleCount()
+	case family.Histogram:
+		count := m.Count
 		var prevBound = math.Inf(-1)
-		var prevCount uint64
-		for i, b := range h.GetBucket() {
-			ub, c := b.GetUpperBound(), b.GetCumulativeCount()
+		var prevCount float64
+		for i, b := range m.Buckets {
+			ub, c := b.UpperBound, b.Count
 			if math.IsNaN(ub) {
 				return errors.New("histogram bucket with upper bound NaN")
 			}
@@ -472,21 +442,17 @@ func checkValue(typ dto.MetricType, m *dto.Metric) error {
 				return fmt.Errorf("histogram bucket counts are not cumulative at le=%v", ub)
 			}
 			if c > count {
-				return fmt.Errorf("histogram bucket le=%v count %d exceeds sample count %d", ub, c, count)
+				return fmt.Errorf("histogram bucket le=%v count %v exceeds sample count %v", ub, c, count)
 			}
 			if math.IsInf(ub, 1) && c != count {
-				return fmt.Errorf("histogram +Inf bucket count %d differs from sample count %d", c, count)
+				return fmt.Errorf("histogram +Inf bucket count %v differs from sample count %v", c, count)
 			}
 			prevBound, prevCount = ub, c
 		}
-	case dto.MetricType_SUMMARY:
-		s := m.Summary
-		if s == nil {
-			return errors.New("summary without a summary value")
-		}
-		for _, q := range s.GetQuantile() {
-			if !(q.GetQuantile() >= 0 && q.GetQuantile() <= 1) {
-				return fmt.Errorf("summary quantile %v is outside [0, 1]", q.GetQuantile())
+	case family.Summary:
+		for _, q := range m.Quantiles {
+			if !(q.Quantile >= 0 && q.Quantile <= 1) {
+				return fmt.Errorf("summary quantile %v is outside [0, 1]", q.Quantile)
 			}
 		}
 	}
@@ -495,8 +461,8 @@ func checkValue(typ dto.MetricType, m *dto.Metric) error {
 
 // cumulativeOnly returns mf if its series are cumulative (everything but
 // gauges), nil for gauges.
-func cumulativeOnly(mf *dto.MetricFamily) *dto.MetricFamily {
-	if mf.GetType() == dto.MetricType_GAUGE {
+func cumulativeOnly(mf *family.Family) *family.Family {
+	if mf.Type == family.Gauge {
 		return nil
 	}
 	return mf
@@ -505,25 +471,24 @@ func cumulativeOnly(mf *dto.MetricFamily) *dto.MetricFamily {
 // keepCumulative returns the new family plus the cumulative series of the
 // old one that the new push does not mention (they stay at their last
 // value, see LocalPush); gauges are replaced as a whole.
-func keepCumulative(old, cur *dto.MetricFamily) *dto.MetricFamily {
-	if cur.GetType() == dto.MetricType_GAUGE || old.GetType() != cur.GetType() {
+func keepCumulative(old, cur *family.Family) *family.Family {
+	if cur.Type == family.Gauge || old.Type != cur.Type {
 		return cur
 	}
-	have := make(map[string]bool, len(cur.Metric))
-	for _, m := range cur.Metric {
-		have[seriesKey("", withoutClearmode(m.Label))] = true
+	have := make(map[string]bool, len(cur.Metrics))
+	for _, m := range cur.Metrics {
+		have[seriesKey("", withoutClearmode(m.Labels))] = true
 	}
-	var kept []*dto.Metric
-	for _, m := range old.Metric {
-		if !have[seriesKey("", withoutClearmode(m.Label))] {
+	var kept []family.Metric
+	for _, m := range old.Metrics {
+		if !have[seriesKey("", withoutClearmode(m.Labels))] {
 			kept = append(kept, m)
 		}
 	}
 	if len(kept) == 0 {
 		return cur
 	}
-	out := &dto.MetricFamily{Name: cur.Name, Help: cur.Help, Type: cur.Type, Metric: append(slices.Clip(cur.Metric), kept...)}
-	return out
+	return &family.Family{Name: cur.Name, Help: cur.Help, Type: cur.Type, Metrics: append(slices.Clip(cur.Metrics), kept...)}
 }
 
 func countSeries(g *localGroup) int {
@@ -533,10 +498,10 @@ func countSeries(g *localGroup) int {
 	return countFamilies(g.families)
 }
 
-func countFamilies(fams map[string]*dto.MetricFamily) int {
+func countFamilies(fams map[string]*family.Family) int {
 	n := 0
 	for _, mf := range fams {
-		n += len(mf.Metric)
+		n += len(mf.Metrics)
 	}
 	return n
 }

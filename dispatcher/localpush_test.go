@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -64,14 +65,10 @@ func (r *localPushRig) mustPush(method, path, text string) {
 // batch gathers, computes the deltas and acknowledges them.
 func (r *localPushRig) batch() map[string]*dto.MetricFamily {
 	r.t.Helper()
-	fams, err := r.lp.Gather()
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	out, next := deltas(fams, r.acked)
+	out, next := deltas(r.lp.Gather(), r.acked)
 	r.acked = next
 	m := map[string]*dto.MetricFamily{}
-	for _, mf := range out {
+	for _, mf := range toDTO(out) {
 		m[mf.GetName()] = mf
 	}
 	return m
@@ -288,12 +285,12 @@ func TestLocalPushInvalid(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", c.name, resp.StatusCode, c.code)
 		}
 	}
-	if fams, _ := r.lp.Gather(); len(fams) != 0 {
+	if fams, _ := gatherDTO(r.lp); len(fams) != 0 {
 		t.Errorf("rejected pushes stored %v", fams)
 	}
 	// The Go runtime families of a default registry are ignored, not rejected.
 	r.mustPush(http.MethodPost, "/metrics/job/j", "go_goroutines 7\nprocess_open_fds 3\n# TYPE ok_total counter\nok_total 1\n")
-	if fams, _ := r.lp.Gather(); len(fams) != 1 || fams[0].GetName() != "ok_total" {
+	if fams, _ := gatherDTO(r.lp); len(fams) != 1 || fams[0].GetName() != "ok_total" {
 		t.Errorf("stored %v, want ok_total only", fams)
 	}
 }
@@ -319,7 +316,7 @@ func TestCombineGatherersPrefersPlatform(t *testing.T) {
 	if err := lp.Push(map[string]string{"job": "j"}, mustText(t, "# TYPE mine_total counter\nmine_total 1\n"), false); err != nil {
 		t.Fatal(err)
 	}
-	fams, err := CombineGatherers(m.Gatherer(), lp).Gather()
+	fams, err := gatherDTO(CombineGatherers(m.Gatherer(), lp))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +329,7 @@ func TestCombineGatherersPrefersPlatform(t *testing.T) {
 	}
 }
 
-func mustText(t *testing.T, s string) []*dto.MetricFamily {
+func mustText(t *testing.T, s string) []family.Family {
 	t.Helper()
 	fams, err := pushbody.DecodeBody(strings.NewReader(s), http.Header{}, 0)
 	if err != nil {
@@ -346,21 +343,21 @@ func mustText(t *testing.T, s string) []*dto.MetricFamily {
 // custom batch.
 func TestLocalPushClearmodeFollowsTheGatewayGrammar(t *testing.T) {
 	for _, tc := range []struct {
-		typ  dto.MetricType
+		typ  family.Type
 		mode string
 		ok   bool
 	}{
-		{dto.MetricType_GAUGE, "replace", true},
-		{dto.MetricType_GAUGE, "info", true},
-		{dto.MetricType_GAUGE, "mean5m", true},
-		{dto.MetricType_GAUGE, "p99.9_1h", true},
-		{dto.MetricType_GAUGE, "p101_5m", false}, // percentile above 100
-		{dto.MetricType_GAUGE, "mean8d", false},  // window beyond 7d
-		{dto.MetricType_GAUGE, "p995m", false},   // percentile without "_"
-		{dto.MetricType_GAUGE, "aggregate", false},
-		{dto.MetricType_COUNTER, "sum", true},
-		{dto.MetricType_COUNTER, "replace", false},
-		{dto.MetricType_HISTOGRAM, "mean5m", false},
+		{family.Gauge, "replace", true},
+		{family.Gauge, "info", true},
+		{family.Gauge, "mean5m", true},
+		{family.Gauge, "p99.9_1h", true},
+		{family.Gauge, "p101_5m", false}, // percentile above 100
+		{family.Gauge, "mean8d", false},  // window beyond 7d
+		{family.Gauge, "p995m", false},   // percentile without "_"
+		{family.Gauge, "aggregate", false},
+		{family.Counter, "sum", true},
+		{family.Counter, "replace", false},
+		{family.Histogram, "mean5m", false},
 	} {
 		err := checkClearmode(tc.typ, tc.mode)
 		if (err == nil) != tc.ok {

@@ -5,8 +5,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -65,21 +64,20 @@ const recentReports = 128
 // execution environment. Values are cumulative for the environment's
 // lifetime; the Pusher turns them into deltas. Safe for concurrent use.
 type Metrics struct {
-	registry       *prometheus.Registry // platform metrics, EMF diagnostics included
-	customRegistry *prometheus.Registry // the function's EMF metrics
+	registry *registry // platform metrics, EMF diagnostics included
 
-	invocations        *prometheus.CounterVec
-	errors             *prometheus.CounterVec
-	duration           prometheus.Observer
-	billedDuration     prometheus.Observer
-	maxMemoryUsed      prometheus.Observer
-	initDuration       prometheus.Observer
-	memorySize         prometheus.Gauge
-	coldStarts         prometheus.Counter
-	events             *prometheus.CounterVec
-	logsDroppedRecords prometheus.Counter
-	logsDroppedBytes   prometheus.Counter
-	undecodable        *prometheus.CounterVec
+	invocations        *vec // status
+	errors             *vec // error_type
+	duration           observer
+	billedDuration     observer
+	maxMemoryUsed      observer
+	initDuration       observer
+	memorySize         *series
+	coldStarts         *series
+	events             *vec // type
+	logsDroppedRecords *series
+	logsDroppedBytes   *series
+	undecodable        *vec             // type
 	platform           *platformMetrics // every other platform event and cost (platform.go)
 	custom             *customMetrics   // the function's own metrics (custom.go)
 
@@ -92,54 +90,36 @@ type Metrics struct {
 	awaitedCh chan struct{} // closed when that report's batch is recorded
 }
 
+// constLabels returns the labels every series of l's environment carries.
+func constLabels(l Labels) []family.Label {
+	return []family.Label{
+		{Name: "function_name", Value: l.FunctionName},
+		{Name: "function_version", Value: l.FunctionVersion},
+		{Name: "region", Value: l.Region},
+	}
+}
+
 // NewMetrics registers the metric families of the README's metric table.
 func NewMetrics(l Labels, d Distribution) *Metrics {
-	reg := prometheus.NewRegistry()
-	f := prometheus.WrapRegistererWith(prometheus.Labels{
-		"function_name":    l.FunctionName,
-		"function_version": l.FunctionVersion,
-		"region":           l.Region,
-	}, reg)
-	distribution := func(name, help string, buckets []float64) prometheus.Observer {
-		if d == Summary {
-			s := prometheus.NewSummary(prometheus.SummaryOpts{Name: name, Help: help})
-			f.MustRegister(s)
-			return s
-		}
-		h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets})
-		f.MustRegister(h)
-		return h
-	}
-	counter := func(name, help string) prometheus.Counter {
-		c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
-		f.MustRegister(c)
-		return c
-	}
-	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
-		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-		f.MustRegister(c)
-		return c
-	}
+	r := newRegistry(constLabels(l)...)
 	m := &Metrics{
-		registry:           reg,
-		customRegistry:     prometheus.NewRegistry(),
-		invocations:        counterVec("aws_lambda_invocations_total", "Invocations by platform.report status (success, error, failure, timeout).", "status"),
-		errors:             counterVec("aws_lambda_errors_total", "Invocations that did not succeed, by platform.report errorType.", "error_type"),
-		duration:           distribution("aws_lambda_duration_seconds", "Invocation duration (platform.report durationMs).", durationBuckets),
-		billedDuration:     distribution("aws_lambda_billed_duration_seconds", "Billed invocation duration (platform.report billedDurationMs).", durationBuckets),
-		maxMemoryUsed:      distribution("aws_lambda_max_memory_used_bytes", "Peak memory used by the execution environment during an invocation (platform.report maxMemoryUsedMB).", memoryBuckets),
-		initDuration:       distribution("aws_lambda_init_duration_seconds", "Init phase duration of cold starts (platform.report initDurationMs).", initDurationBuckets),
-		coldStarts:         counter("aws_lambda_cold_starts_total", "Invocations that paid for an init phase (platform.report carrying initDurationMs)."),
-		events:             counterVec("aws_lambda_telemetry_events_total", "Telemetry API events received, by type; redeliveries excluded.", "type"),
-		logsDroppedRecords: counter("aws_lambda_logs_dropped_records_total", "Log records Lambda dropped before delivering them to the extension (platform.logsDropped droppedRecords)."),
-		logsDroppedBytes:   counter("aws_lambda_logs_dropped_bytes_total", "Bytes of log records Lambda dropped (platform.logsDropped droppedBytes)."),
-		undecodable:        counterVec("aws_lambda_telemetry_undecodable_events_total", "Telemetry API events whose record did not decode, by type.", "type"),
+		registry:           r,
+		invocations:        r.counterVec("aws_lambda_invocations_total", "Invocations by platform.report status (success, error, failure, timeout).", "status"),
+		errors:             r.counterVec("aws_lambda_errors_total", "Invocations that did not succeed, by platform.report errorType.", "error_type"),
+		duration:           r.distribution(d, "aws_lambda_duration_seconds", "Invocation duration (platform.report durationMs).", durationBuckets),
+		billedDuration:     r.distribution(d, "aws_lambda_billed_duration_seconds", "Billed invocation duration (platform.report billedDurationMs).", durationBuckets),
+		maxMemoryUsed:      r.distribution(d, "aws_lambda_max_memory_used_bytes", "Peak memory used by the execution environment during an invocation (platform.report maxMemoryUsedMB).", memoryBuckets),
+		initDuration:       r.distribution(d, "aws_lambda_init_duration_seconds", "Init phase duration of cold starts (platform.report initDurationMs).", initDurationBuckets),
+		coldStarts:         r.counter("aws_lambda_cold_starts_total", "Invocations that paid for an init phase (platform.report carrying initDurationMs)."),
+		events:             r.counterVec("aws_lambda_telemetry_events_total", "Telemetry API events received, by type; redeliveries excluded.", "type"),
+		logsDroppedRecords: r.counter("aws_lambda_logs_dropped_records_total", "Log records Lambda dropped before delivering them to the extension (platform.logsDropped droppedRecords)."),
+		logsDroppedBytes:   r.counter("aws_lambda_logs_dropped_bytes_total", "Bytes of log records Lambda dropped (platform.logsDropped droppedBytes)."),
+		undecodable:        r.counterVec("aws_lambda_telemetry_undecodable_events_total", "Telemetry API events whose record did not decode, by type.", "type"),
+		memorySize:         r.gauge("aws_lambda_memory_size_bytes", "Memory configured for the function (platform.report memorySizeMB)."),
 		reports:            newRecentIDs(recentReports),
 	}
-	m.memorySize = prometheus.NewGauge(prometheus.GaugeOpts{Name: "aws_lambda_memory_size_bytes", Help: "Memory configured for the function (platform.report memorySizeMB)."})
-	f.MustRegister(m.memorySize)
-	m.platform = newPlatformMetrics(f, d)
-	m.custom = newCustomMetrics(reg, m.customRegistry, l)
+	m.platform = newPlatformMetrics(r, d)
+	m.custom = newCustomMetrics(r, l)
 	return m
 }
 
@@ -156,7 +136,7 @@ func (m *Metrics) SetMemorySizeMB(mb float64) {
 // Gatherer exposes the cumulative values of the platform metrics (the
 // EMF diagnostics aws_lambda_emf_* included): what the platform Pusher
 // gathers.
-func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
+func (m *Metrics) Gatherer() Gatherer { return m.registry }
 
 // CustomGatherer exposes the cumulative values of the function's own EMF
 // metrics, with the same constant labels: what the custom Pusher gathers
@@ -164,7 +144,7 @@ func (m *Metrics) Gatherer() prometheus.Gatherer { return m.registry }
 // pushes of their own, so that a custom metric the gateway rejects (a name
 // another job stores with another type) never takes the platform metrics
 // along.
-func (m *Metrics) CustomGatherer() prometheus.Gatherer { return m.customRegistry }
+func (m *Metrics) CustomGatherer() Gatherer { return m.custom }
 
 // Record turns a batch of events into metrics and returns how many events
 // it counted: a platform.report whose requestId was already recorded is a
@@ -197,7 +177,7 @@ func (m *Metrics) record(e *telemetryapi.Event) (counted bool, reportID string) 
 		rec, err := e.DecodeRecord()
 		report, ok := rec.(*telemetryapi.PlatformReport)
 		if err != nil || !ok {
-			m.undecodable.WithLabelValues(e.Type).Inc()
+			m.undecodable.with(e.Type).Inc()
 			return false, ""
 		}
 		if !m.firstReport(report.RequestID) {
@@ -209,7 +189,7 @@ func (m *Metrics) record(e *telemetryapi.Event) (counted bool, reportID string) 
 		rec, err := e.DecodeRecord()
 		dropped, ok := rec.(*telemetryapi.PlatformLogsDropped)
 		if err != nil || !ok {
-			m.undecodable.WithLabelValues(e.Type).Inc()
+			m.undecodable.with(e.Type).Inc()
 			return false, ""
 		}
 		m.logsDroppedRecords.Add(float64(dropped.DroppedRecords))
@@ -218,11 +198,11 @@ func (m *Metrics) record(e *telemetryapi.Event) (counted bool, reportID string) 
 		m.custom.recordFunctionLog(e)
 	default:
 		if !m.platform.record(e) {
-			m.undecodable.WithLabelValues(e.Type).Inc()
+			m.undecodable.with(e.Type).Inc()
 			return false, ""
 		}
 	}
-	m.events.WithLabelValues(e.Type).Inc()
+	m.events.with(e.Type).Inc()
 	return true, reportID
 }
 
@@ -231,13 +211,13 @@ func (m *Metrics) recordReport(r *telemetryapi.PlatformReport) {
 	if status == "" {
 		status = "unknown"
 	}
-	m.invocations.WithLabelValues(status).Inc()
+	m.invocations.with(status).Inc()
 	if status != telemetryapi.StatusSuccess {
 		errorType := r.ErrorType
 		if errorType == "" {
 			errorType = "unknown"
 		}
-		m.errors.WithLabelValues(errorType).Inc()
+		m.errors.with(errorType).Inc()
 	}
 	m.duration.Observe(r.Metrics.DurationMs / 1000)
 	// A Lambda Managed Instances report carries only durationMs: figures

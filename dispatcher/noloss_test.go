@@ -25,7 +25,7 @@ func counterPusher(t *testing.T, url string, client *http.Client) (*Pusher, *pro
 	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "things_total", Help: "Things."}, []string{"kind"})
 	reg.MustRegister(c)
-	return NewPusher(url, "fn", reg, client, nil), c
+	return NewPusher(url, "fn", promGatherer(reg), client, nil), c
 }
 
 func TestPusherRetriesTheSameBatchWithItsKey(t *testing.T) {
@@ -191,7 +191,7 @@ func TestPusherRebuildsABatchThatWasNeverSent(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "things_total", Help: "Things."})
 	reg.MustRegister(c)
-	p := NewPusher(srv.URL, "fn", reg, doer, nil)
+	p := NewPusher(srv.URL, "fn", promGatherer(reg), doer, nil)
 	for range 3 {
 		c.Inc()
 		if _, err := p.Push(context.Background()); err == nil {
@@ -227,7 +227,7 @@ func TestPusherStateIsBoundedDuringAnOutage(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "things_total", Help: "Things."}, []string{"kind"})
 			reg.MustRegister(c)
-			p := NewPusher(srv.URL, "fn", reg, doer, nil)
+			p := NewPusher(srv.URL, "fn", promGatherer(reg), doer, nil)
 			kinds := []string{"a", "b", "c"}
 			var firstKey string
 			for i := range 1000 {
@@ -246,8 +246,8 @@ func TestPusherStateIsBoundedDuringAnOutage(t *testing.T) {
 					t.Fatalf("push %d: in-flight key changed from %q to %q while the batch may have been applied", i, firstKey, key)
 				}
 				samples := 0
-				for _, mf := range p.inflight.families {
-					samples += len(mf.Metric)
+				for _, mf := range fromWire(p.inflight.body) {
+					samples += len(mf.Metrics)
 				}
 				if samples > len(kinds) || len(p.inflight.next) > len(kinds) || len(p.acked) > len(kinds) {
 					t.Fatalf("push %d: %d samples in flight, snapshots of %d and %d series; want at most %d each",

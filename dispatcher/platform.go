@@ -3,8 +3,6 @@ package dispatcher
 import (
 	"strings"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
@@ -17,49 +15,45 @@ var spanBuckets = []float64{0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0
 // invocation figures and platform.logsDropped into metrics, and estimates
 // cost from platform.report. Safe for concurrent use.
 type platformMetrics struct {
-	initPhaseDuration    prometheus.ObserverVec // initialization_type, phase, status
-	initFailures         *prometheus.CounterVec // initialization_type, error_type
-	restoreDuration      prometheus.Observer
-	restoreFailures      *prometheus.CounterVec // error_type
-	producedBytes        prometheus.Counter
-	responseLatency      prometheus.Observer
-	responseDuration     prometheus.Observer
-	runtimeOverhead      prometheus.ObserverVec // phase
-	extensionStates      *prometheus.CounterVec // extension, state
-	subscriptionStates   *prometheus.CounterVec // extension, state
-	shutdowns            *prometheus.CounterVec // reason
+	initPhaseDuration    *vec // initialization_type, phase, status
+	initFailures         *vec // initialization_type, error_type
+	restoreDuration      observer
+	restoreFailures      *vec // error_type
+	producedBytes        *series
+	responseLatency      observer
+	responseDuration     observer
+	runtimeOverhead      *vec // phase
+	extensionStates      *vec // extension, state
+	subscriptionStates   *vec // extension, state
+	shutdowns            *vec // reason
 	cost                 *costMetrics
 	runtimeDoneRequestID *recentIDs // platform.runtimeDone already recorded
 }
 
-func newPlatformMetrics(f prometheus.Registerer, d Distribution) *platformMetrics {
-	counterVec := func(name, help string, labels ...string) *prometheus.CounterVec {
-		c := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, labels)
-		f.MustRegister(c)
-		return c
-	}
+func newPlatformMetrics(r *registry, d Distribution) *platformMetrics {
+	counterVec := r.counterVec
 	p := &platformMetrics{
-		initPhaseDuration: platformDistribution(f, d, "aws_lambda_init_phase_duration_seconds",
+		initPhaseDuration: r.distributionVec(d, "aws_lambda_init_phase_duration_seconds",
 			"Init phase duration by initialization type, phase and status, cold starts and failed inits alike (platform.initReport metrics.durationMs).",
 			initDurationBuckets, "initialization_type", "phase", "status"),
 		initFailures: counterVec("aws_lambda_init_failures_total",
 			"Init phases that did not succeed, by initialization type and errorType (platform.initReport status other than success).",
 			"initialization_type", "error_type"),
-		restoreDuration: platformDistribution(f, d, "aws_lambda_restore_duration_seconds",
+		restoreDuration: r.distribution(d, "aws_lambda_restore_duration_seconds",
 			"SnapStart restore duration of the first invocation after a restore (platform.report restoreDurationMs).",
-			initDurationBuckets).WithLabelValues(),
+			initDurationBuckets),
 		restoreFailures: counterVec("aws_lambda_restore_failures_total",
 			"SnapStart restores that did not succeed, by errorType (platform.restoreReport status other than success).",
 			"error_type"),
-		producedBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "aws_lambda_produced_bytes_total",
-			Help: "Bytes of the responses the runtime produced (platform.runtimeDone metrics.producedBytes)."}),
-		responseLatency: platformDistribution(f, d, "aws_lambda_response_latency_seconds",
+		producedBytes: r.counter("aws_lambda_produced_bytes_total",
+			"Bytes of the responses the runtime produced (platform.runtimeDone metrics.producedBytes)."),
+		responseLatency: r.distribution(d, "aws_lambda_response_latency_seconds",
 			"Time from the start of an invocation to the first byte of its response (platform.runtimeDone span responseLatency).",
-			spanBuckets).WithLabelValues(),
-		responseDuration: platformDistribution(f, d, "aws_lambda_response_duration_seconds",
+			spanBuckets),
+		responseDuration: r.distribution(d, "aws_lambda_response_duration_seconds",
 			"Time taken to send the response (platform.runtimeDone span responseDuration).",
-			spanBuckets).WithLabelValues(),
-		runtimeOverhead: platformDistribution(f, d, "aws_lambda_runtime_overhead_seconds",
+			spanBuckets),
+		runtimeOverhead: r.distributionVec(d, "aws_lambda_runtime_overhead_seconds",
 			"Runtime time outside the handler, by phase (runtimeOverhead span of platform.runtimeDone: invoke; platform.initRuntimeDone: its phase; platform.restoreRuntimeDone: restore).",
 			spanBuckets, "phase"),
 		extensionStates: counterVec("aws_lambda_extension_state_changes_total",
@@ -73,22 +67,8 @@ func newPlatformMetrics(f prometheus.Registerer, d Distribution) *platformMetric
 			"reason"),
 		runtimeDoneRequestID: newRecentIDs(recentReports),
 	}
-	f.MustRegister(p.producedBytes)
-	p.cost = newCostMetrics(f, Architecture())
+	p.cost = newCostMetrics(r, Architecture())
 	return p
-}
-
-// platformDistribution registers a histogram, or with Summary a summary
-// without quantiles (count and sum only), as NewMetrics does.
-func platformDistribution(f prometheus.Registerer, d Distribution, name, help string, buckets []float64, labels ...string) prometheus.ObserverVec {
-	if d == Summary {
-		s := prometheus.NewSummaryVec(prometheus.SummaryOpts{Name: name, Help: help}, labels)
-		f.MustRegister(s)
-		return s
-	}
-	h := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: name, Help: help, Buckets: buckets}, labels)
-	f.MustRegister(h)
-	return h
 }
 
 // platformLabel returns s, or "unknown" when Lambda left the field out.
@@ -133,10 +113,10 @@ func (p *platformMetrics) record(e *telemetryapi.Event) bool {
 		}
 		p.observeSpans(r.Spans, phase)
 	case *telemetryapi.PlatformInitReport:
-		p.initPhaseDuration.WithLabelValues(platformLabel(r.InitializationType), platformLabel(r.Phase), platformLabel(r.Status)).
+		p.initPhaseDuration.with(platformLabel(r.InitializationType), platformLabel(r.Phase), platformLabel(r.Status)).
 			Observe(r.Metrics.DurationMs / 1000)
 		if platformFailed(r.Status) {
-			p.initFailures.WithLabelValues(platformLabel(r.InitializationType), platformLabel(r.ErrorType)).Inc()
+			p.initFailures.with(platformLabel(r.InitializationType), platformLabel(r.ErrorType)).Inc()
 		}
 	case *telemetryapi.PlatformRuntimeDone:
 		if r.RequestID != "" && !p.runtimeDoneRequestID.add(r.RequestID) {
@@ -152,12 +132,12 @@ func (p *platformMetrics) record(e *telemetryapi.Event) bool {
 		// The duration is taken from platform.report restoreDurationMs
 		// (recordReport), so a restore is timed once.
 		if platformFailed(r.Status) {
-			p.restoreFailures.WithLabelValues(platformLabel(r.ErrorType)).Inc()
+			p.restoreFailures.with(platformLabel(r.ErrorType)).Inc()
 		}
 	case *telemetryapi.PlatformExtension:
-		p.extensionStates.WithLabelValues(platformLabel(r.Name), platformLabel(r.State)).Inc()
+		p.extensionStates.with(platformLabel(r.Name), platformLabel(r.State)).Inc()
 	case *telemetryapi.PlatformTelemetrySubscription:
-		p.subscriptionStates.WithLabelValues(platformLabel(r.Name), platformLabel(r.State)).Inc()
+		p.subscriptionStates.with(platformLabel(r.Name), platformLabel(r.State)).Inc()
 	}
 	return true
 }
@@ -173,7 +153,7 @@ func (p *platformMetrics) observeSpans(spans []telemetryapi.Span, phase string) 
 		case telemetryapi.SpanResponseDuration:
 			p.responseDuration.Observe(s.DurationMs / 1000)
 		case telemetryapi.SpanRuntimeOverhead:
-			p.runtimeOverhead.WithLabelValues(phase).Observe(s.DurationMs / 1000)
+			p.runtimeOverhead.with(phase).Observe(s.DurationMs / 1000)
 		}
 	}
 }
@@ -192,5 +172,5 @@ func (p *platformMetrics) recordReport(r *telemetryapi.PlatformReport) {
 // shutdownReason of the Extensions API SHUTDOWN event (SPINDOWN, TIMEOUT,
 // FAILURE), lower-cased; call it before the final push.
 func (m *Metrics) RecordShutdown(reason string) {
-	m.platform.shutdowns.WithLabelValues(platformLabel(strings.ToLower(reason))).Inc()
+	m.platform.shutdowns.with(platformLabel(strings.ToLower(reason))).Inc()
 }

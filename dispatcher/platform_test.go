@@ -30,7 +30,7 @@ func pmEvent(t *testing.T, typ string, rec any) telemetryapi.Event {
 // (function labels aside), nil when there is none; it fails when several match.
 func pmSeries(t *testing.T, m *Metrics, name string, want map[string]string) *dto.Metric {
 	t.Helper()
-	families, err := m.Gatherer().Gather()
+	families, err := gatherDTO(m.Gatherer())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func pmSeries(t *testing.T, m *Metrics, name string, want map[string]string) *dt
 // pmLabelSets lists the label sets (function labels left out) of family name.
 func pmLabelSets(t *testing.T, m *Metrics, name string) []string {
 	t.Helper()
-	families, err := m.Gatherer().Gather()
+	families, err := gatherDTO(m.Gatherer())
 	if err != nil {
 		t.Fatal(err)
 	}

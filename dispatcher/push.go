@@ -1,19 +1,22 @@
 package dispatcher
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
+	"strings"
 	"sync/atomic"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/push"
-	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // IdempotencyKeyHeader carries a batch's key on every attempt to push it.
@@ -27,10 +30,16 @@ const GatewayIdempotencyRetention = 10 * time.Minute
 // CredentialsFunc returns basic-auth credentials for a push.
 type CredentialsFunc func(ctx context.Context) (username, password string, err error)
 
-// Pusher pushes what changed in a Gatherer since its last acknowledged push,
-// with client_golang's push package as a POST (Add) to
-// <url>/metrics/job/<job>, protobuf-delimited, each push carrying an
-// Idempotency-Key header.
+// HTTPDoer sends HTTP requests; *http.Client is one.
+type HTTPDoer interface {
+	Do(*http.Request) (*http.Response, error)
+}
+
+// Pusher pushes what changed in a Gatherer since its last acknowledged push
+// as a POST to <url>/metrics/job/<job> (the Pushgateway's "add", built as
+// client_golang's push.Add builds it: a job containing "/" goes as
+// job@base64), protobuf-delimited, each push carrying an Idempotency-Key
+// header.
 //
 // Exactly once. The deltas of a push form a batch: a fresh random key, the
 // families, and the snapshot to acknowledge once the gateway accepts them.
@@ -57,10 +66,11 @@ type CredentialsFunc func(ctx context.Context) (username, password string, err e
 //
 // Not safe for concurrent use; Stats may be read concurrently.
 type Pusher struct {
-	url         string
+	gateway     string // the gateway's base URL, as given
 	job         string
-	gatherer    prometheus.Gatherer
-	client      push.HTTPDoer
+	url         string // the push URL: <gateway>/metrics/job/<job>
+	gatherer    Gatherer
+	client      HTTPDoer
 	credentials CredentialsFunc
 	acked       snapshot
 	inflight    *batch
@@ -72,7 +82,7 @@ type Pusher struct {
 // batch is one push's content, kept identical across its attempts.
 type batch struct {
 	key      string
-	families []*dto.MetricFamily
+	body     []byte    // the families, protobuf-delimited: the same bytes on every attempt
 	next     snapshot  // acknowledged once the gateway accepts the batch
 	created  time.Time // built
 	sent     time.Time // first attempt that may have reached the gateway; zero if none may have
@@ -108,15 +118,31 @@ func (e *ErrBatchDropped) Error() string {
 
 func (e *ErrBatchDropped) Unwrap() error { return e.Err }
 
-// NewPusher returns a Pusher of g's metrics to the gateway at url under the
-// grouping key job=<job>. client may be nil (http.DefaultClient; the caller
-// bounds each push with its context); credentials may be nil (no auth).
-func NewPusher(url, job string, g prometheus.Gatherer, client push.HTTPDoer, credentials CredentialsFunc) *Pusher {
+// NewPusher returns a Pusher of g's metrics to the gateway at gateway (a
+// base URL; "http://" is assumed without a scheme) under the grouping key
+// job=<job>. client may be nil (http.DefaultClient; the caller bounds each
+// push with its context); credentials may be nil (no auth).
+func NewPusher(gateway, job string, g Gatherer, client HTTPDoer, credentials CredentialsFunc) *Pusher {
 	if client == nil {
 		client = http.DefaultClient
 	}
-	return &Pusher{url: url, job: job, gatherer: g, client: client, credentials: credentials, acked: snapshot{},
+	return &Pusher{gateway: gateway, job: job, url: pushURL(gateway, job), gatherer: g, client: client, credentials: credentials, acked: snapshot{},
 		now: time.Now, newKey: rand.Text}
+}
+
+// pushURL returns <gateway>/metrics/job/<job> as client_golang's push
+// package builds it: "http://" added when gateway has no scheme, a trailing
+// "/" dropped, the job query-escaped, or base64url-encoded under job@base64
+// when it contains "/".
+func pushURL(gateway, job string) string {
+	if !strings.Contains(gateway, "://") {
+		gateway = "http://" + gateway
+	}
+	gateway = strings.TrimSuffix(gateway, "/")
+	if strings.Contains(job, "/") {
+		return gateway + "/metrics/job@base64/" + base64.RawURLEncoding.EncodeToString([]byte(job))
+	}
+	return gateway + "/metrics/job/" + url.QueryEscape(job)
 }
 
 // Stats returns the Pusher's counters.
@@ -159,16 +185,16 @@ func (p *Pusher) Push(ctx context.Context) (bool, error) {
 		}
 		acked = true
 	}
-	families, err := p.gatherer.Gather()
-	if err != nil {
-		return acked, fmt.Errorf("gather metrics: %w", err)
-	}
-	body, next := deltas(families, p.acked)
-	if len(body) == 0 {
+	fams, next := deltas(p.gatherer.Gather(), p.acked)
+	if len(fams) == 0 {
 		p.acked = next // gauges only, or nothing
 		return acked, nil
 	}
-	p.inflight = &batch{key: p.newKey(), families: body, next: next, created: p.now()}
+	var body []byte
+	for i := range fams {
+		body = family.AppendDelimited(body, &fams[i])
+	}
+	p.inflight = &batch{key: p.newKey(), body: body, next: next, created: p.now()}
 	if err := p.send(ctx, p.inflight); err != nil {
 		return acked, err
 	}
@@ -178,14 +204,15 @@ func (p *Pusher) Push(ctx context.Context) (bool, error) {
 // send makes one attempt to push b, which is p.inflight, and settles it on
 // an acknowledgement or a definitive rejection.
 func (p *Pusher) send(ctx context.Context, b *batch) error {
-	pusher := push.New(p.url, p.job).Gatherer(staticGatherer(b.families)).
-		Header(http.Header{IdempotencyKeyHeader: {b.key}})
+	if p.job == "" {
+		return errJobEmpty // as client_golang's push; nothing sent
+	}
+	var user, pass string
 	if p.credentials != nil {
-		user, pass, err := p.credentials(ctx)
-		if err != nil {
+		var err error
+		if user, pass, err = p.credentials(ctx); err != nil {
 			return &credentialsError{err} // nothing sent
 		}
-		pusher = pusher.BasicAuth(user, pass)
 	}
 	var wrote atomic.Bool
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
@@ -195,30 +222,40 @@ func (p *Pusher) send(ctx context.Context, b *batch) error {
 			}
 		},
 	})
-	doer := &answerDoer{inner: p.client}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(b.body))
+	if err != nil {
+		return fmt.Errorf("push to %s: %w", p.gateway, err) // an invalid URL: nothing sent
+	}
+	if p.credentials != nil {
+		req.SetBasicAuth(user, pass)
+	}
+	req.Header.Set(IdempotencyKeyHeader, b.key)
+	req.Header.Set("Content-Type", family.ContentType)
 	b.attempts++
 	p.stats.attempts.Add(1)
-	err := pusher.Client(doer).AddContext(ctx)
+	status, replayed, err := p.do(req)
 	if err == nil {
 		p.settle(b)
 		p.stats.acknowledged.Add(1)
-		if doer.replayed {
+		if replayed {
 			p.stats.replayed.Add(1)
 		}
 		return nil
 	}
-	err = fmt.Errorf("push to %s (Idempotency-Key %s, attempt %d): %w", p.url, b.key, b.attempts, err)
-	if doer.status != 0 && dropOn(doer.status) {
+	err = fmt.Errorf("push to %s (Idempotency-Key %s, attempt %d): %w", p.gateway, b.key, b.attempts, err)
+	if status != 0 && dropOn(status) {
 		p.settle(b)
 		p.stats.dropped.Add(1)
-		return &ErrBatchDropped{Key: b.key, Status: doer.status, Err: err}
+		return &ErrBatchDropped{Key: b.key, Status: status, Err: err}
 	}
 	p.stats.failures.Add(1)
-	if b.sent.IsZero() && (doer.status != 0 || wrote.Load() || !unsent(err)) {
+	if b.sent.IsZero() && (status != 0 || wrote.Load() || !unsent(err)) {
 		b.sent = p.now()
 	}
 	return err
 }
+
+var errJobEmpty = errors.New("job name is empty")
 
 // credentialsError is a failure to get the push's credentials.
 type credentialsError struct{ err error }
@@ -255,24 +292,21 @@ func unsent(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// answerDoer passes requests on and notes the answer's status and whether
-// the gateway replayed it from its idempotency memory.
-type answerDoer struct {
-	inner    push.HTTPDoer
-	status   int
-	replayed bool
-}
-
-func (d *answerDoer) Do(req *http.Request) (*http.Response, error) {
-	resp, err := d.inner.Do(req)
-	if resp != nil {
-		d.status = resp.StatusCode
-		d.replayed = resp.Header.Get("Idempotent-Replayed") == "true"
+// do sends req and returns the answer's status (0 without one), whether
+// the gateway replayed it from its idempotency memory, and, unless the
+// status is 200 or 202 (what client_golang's push accepts), an error: the
+// transport's, or one quoting the answer's body.
+func (p *Pusher) do(req *http.Request) (status int, replayed bool, err error) {
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return 0, false, err
 	}
-	return resp, err
+	defer resp.Body.Close()
+	status, replayed = resp.StatusCode, resp.Header.Get("Idempotent-Replayed") == "true"
+	if status != http.StatusOK && status != http.StatusAccepted {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10)) // for the error message only
+		return status, replayed, fmt.Errorf("unexpected status code %d while pushing to %s: %s", status, p.url, body)
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // so the connection is reused
+	return status, replayed, nil
 }
-
-// staticGatherer serves a fixed set of families.
-type staticGatherer []*dto.MetricFamily
-
-func (g staticGatherer) Gather() ([]*dto.MetricFamily, error) { return g, nil }

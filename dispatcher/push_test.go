@@ -169,7 +169,7 @@ func TestPusherSendsIncrementsAndKeepsThemOnFailure(t *testing.T) {
 	h := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "latency_seconds", Help: "Latency.", Buckets: []float64{0.1, 1}})
 	g := prometheus.NewGauge(prometheus.GaugeOpts{Name: "size_bytes", Help: "Size."})
 	reg.MustRegister(c, h, g)
-	p := NewPusher(srv.URL, "orders-api", reg, nil, nil)
+	p := NewPusher(srv.URL, "orders-api", promGatherer(reg), nil, nil)
 	ctx := context.Background()
 
 	c.Add(3)
@@ -251,7 +251,7 @@ func TestPusherBasicAuthAndCredentialErrors(t *testing.T) {
 		}
 		return "lambda", "s3cr3t", nil
 	}
-	p := NewPusher(srv.URL, "fn", reg, nil, creds)
+	p := NewPusher(srv.URL, "fn", promGatherer(reg), nil, creds)
 	c.Inc()
 	if _, err := p.Push(context.Background()); err == nil {
 		t.Fatal("push without credentials reported success")

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
-
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // A pushed label that is also a grouping label takes the grouping label's
@@ -103,20 +101,20 @@ func TestMissingHelpGetsADefault(t *testing.T) {
 func TestGatherDoesNotShareStoreState(t *testing.T) {
 	s := gateway.NewMemoryStore(gateway.StoreOptions{})
 	ctx := context.Background()
-	family := func(help string) []*dto.MetricFamily {
-		return []*dto.MetricFamily{{
-			Name: proto.String("jobs_total"), Help: proto.String(help), Type: dto.MetricType_COUNTER.Enum(),
-			Metric: []*dto.Metric{{Counter: &dto.Counter{Value: proto.Float64(1)}}},
+	fams := func(help string) []family.Family {
+		return []family.Family{{
+			Name: "jobs_total", Help: help, Type: family.Counter,
+			Metrics: []family.Metric{{Value: 1}},
 		}}
 	}
-	if err := s.Push(ctx, map[string]string{"job": "a"}, family("first"), false); err != nil {
+	if err := s.Push(ctx, map[string]string{"job": "a"}, fams("first"), false); err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := range 200 {
-			if err := s.Push(ctx, map[string]string{"job": "a"}, family(fmt.Sprint("help ", i)), false); err != nil {
+			if err := s.Push(ctx, map[string]string{"job": "a"}, fams(fmt.Sprint("help ", i)), false); err != nil {
 				t.Error(err)
 				return
 			}

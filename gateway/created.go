@@ -8,6 +8,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -42,21 +43,16 @@ import (
 // the _bucket/_count/_sum collisions.
 
 // pushedCreated returns the created timestamp m carries for type typ, zero if
-// none (or not a valid time).
-func pushedCreated(typ dto.MetricType, m *dto.Metric) time.Time {
-	var ts *timestamppb.Timestamp
-	switch typ {
-	case dto.MetricType_COUNTER:
-		ts = m.GetCounter().GetCreatedTimestamp()
-	case dto.MetricType_HISTOGRAM:
-		ts = m.GetHistogram().GetCreatedTimestamp()
-	case dto.MetricType_SUMMARY:
-		ts = m.GetSummary().GetCreatedTimestamp()
-	}
-	if ts == nil || ts.CheckValid() != nil {
+// none (or not a valid time: before year 1 or after 9999, as a protobuf
+// Timestamp).
+func pushedCreated(typ dto.MetricType, m *fam.Metric) time.Time {
+	if !hasCreated(typ) || m.Created.IsZero() {
 		return time.Time{}
 	}
-	return ts.AsTime()
+	if y := m.Created.UTC().Year(); y < 1 || y > 9999 {
+		return time.Time{}
+	}
+	return m.Created.UTC()
 }
 
 // hasCreated reports whether series of type t have a created time.
@@ -133,8 +129,12 @@ func createdName(name string, typ dto.MetricType) string {
 // OpenMetrics scrape, with the _created sample of another family, or the
 // other way round.
 func createdClash(name string, typ dto.MetricType, typeOf func(string) (dto.MetricType, bool)) error {
-	if sib, st, ok := pushbody.CreatedSibling(name, typeOf); ok && sib != name {
-		return &ValidationError{Metric: name, Reason: fmt.Sprintf("name collides with the _created series of %s %s", typeName(st), sib)}
+	famTypeOf := func(n string) (fam.Type, bool) {
+		t, ok := typeOf(n)
+		return fam.Type(t), ok
+	}
+	if sib, st, ok := pushbody.CreatedSibling(name, famTypeOf); ok && sib != name {
+		return &ValidationError{Metric: name, Reason: fmt.Sprintf("name collides with the _created series of %s %s", typeName(dto.MetricType(st)), sib)}
 	}
 	if cn := createdName(name, typ); cn != "" && cn != name {
 		if _, ok := typeOf(cn); ok {

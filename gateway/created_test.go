@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // newClockGateway is a test gateway whose store and idempotency cache use
@@ -66,12 +65,12 @@ func createdOf(t *testing.T, s *gateway.MemoryStore, name, job string) time.Time
 	return time.Time{}
 }
 
-func counterWithCreated(name string, v float64, created time.Time, labels ...string) *dto.MetricFamily {
-	m := &dto.Metric{Counter: &dto.Counter{Value: proto.Float64(v), CreatedTimestamp: timestamppb.New(created)}}
+func counterWithCreated(name string, v float64, created time.Time, labels ...string) family.Family {
+	m := family.Metric{Value: v, Created: created}
 	for i := 0; i+1 < len(labels); i += 2 {
-		m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(labels[i]), Value: proto.String(labels[i+1])})
+		m.Labels = append(m.Labels, family.Label{Name: labels[i], Value: labels[i+1]})
 	}
-	return &dto.MetricFamily{Name: proto.String(name), Type: dto.MetricType_COUNTER.Enum(), Metric: []*dto.Metric{m}}
+	return family.Family{Name: name, Type: family.Counter, Metrics: []family.Metric{m}}
 }
 
 // An aggregated series' created time is when the gateway first stored it,
@@ -84,14 +83,14 @@ func TestCreatedFirstSeen(t *testing.T) {
 	first := clock.Now()
 	pusherStart := first.Add(-time.Hour)
 
-	if err := s.Push(ctx, job, []*dto.MetricFamily{counterWithCreated("c_total", 1, pusherStart)}, false); err != nil {
+	if err := s.Push(ctx, job, []family.Family{counterWithCreated("c_total", 1, pusherStart)}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := createdOf(t, s, "c_total", "j"); !got.Equal(first) {
 		t.Errorf("created after the first push = %v, want the gateway's time %v", got, first)
 	}
 	clock.Add(time.Minute)
-	if err := s.Push(ctx, job, []*dto.MetricFamily{counterWithCreated("c_total", 2, clock.Now().Add(-time.Second))}, false); err != nil {
+	if err := s.Push(ctx, job, []family.Family{counterWithCreated("c_total", 2, clock.Now().Add(-time.Second))}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := createdOf(t, s, "c_total", "j"); !got.Equal(first) {
@@ -100,13 +99,13 @@ func TestCreatedFirstSeen(t *testing.T) {
 
 	// Replace takes the pusher's created timestamp; without one it keeps
 	// the first-seen time.
-	if err := s.Push(ctx, job, []*dto.MetricFamily{counterWithCreated("r_total", 5, pusherStart, "clearmode", "replace")}, false); err != nil {
+	if err := s.Push(ctx, job, []family.Family{counterWithCreated("r_total", 5, pusherStart, "clearmode", "replace")}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := createdOf(t, s, "r_total", "j"); !got.Equal(pusherStart) {
 		t.Errorf("replaced series created = %v, want the pushed %v", got, pusherStart)
 	}
-	text := func(body string) []*dto.MetricFamily {
+	text := func(body string) []family.Family {
 		fams, err := gateway.DecodeBody(strings.NewReader(body), http.Header{}, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -147,7 +146,7 @@ func TestCreatedFirstSeen(t *testing.T) {
 	// A deleted series starts afresh.
 	s.Delete(job)
 	clock.Add(time.Minute)
-	if err := s.Push(ctx, job, []*dto.MetricFamily{counterWithCreated("c_total", 1, pusherStart)}, false); err != nil {
+	if err := s.Push(ctx, job, []family.Family{counterWithCreated("c_total", 1, pusherStart)}, false); err != nil {
 		t.Fatal(err)
 	}
 	if got := createdOf(t, s, "c_total", "j"); !got.Equal(clock.Now()) {

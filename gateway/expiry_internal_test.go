@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // storeSize reports the groups and names a store holds, swept or not.
@@ -16,8 +16,8 @@ func storeSize(s *MemoryStore) (groups, names int) {
 	return len(s.groups), len(s.names)
 }
 
-func gaugeFamily(name string, v float64) *dto.MetricFamily {
-	return &dto.MetricFamily{Name: new(name), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: new(v)}}}}
+func gaugeFamily(name string, v float64) fam.Family {
+	return fam.Family{Name: name, Type: fam.Gauge, Metrics: []fam.Metric{{Value: v}}}
 }
 
 // TestSweepFreesMemory: Sweep removes expired series, the names they held
@@ -31,11 +31,11 @@ func TestSweepFreesMemory(t *testing.T) {
 
 	s := NewMemoryStore(StoreOptions{Now: clock, TTL: time.Minute})
 	ctx := context.Background()
-	if err := s.Push(ctx, map[string]string{"job": "old"}, []*dto.MetricFamily{gaugeFamily("a", 1)}, false); err != nil {
+	if err := s.Push(ctx, map[string]string{"job": "old"}, []fam.Family{gaugeFamily("a", 1)}, false); err != nil {
 		t.Fatal(err)
 	}
 	advance(30 * time.Second)
-	if err := s.Push(ctx, map[string]string{"job": "new"}, []*dto.MetricFamily{gaugeFamily("b", 1)}, false); err != nil {
+	if err := s.Push(ctx, map[string]string{"job": "new"}, []fam.Family{gaugeFamily("b", 1)}, false); err != nil {
 		t.Fatal(err)
 	}
 	s.Sweep()
@@ -59,7 +59,7 @@ func TestRunSweepsPeriodically(t *testing.T) {
 	now := time.Unix(1_700_000_000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	s := NewMemoryStore(StoreOptions{Now: clock, TTL: time.Second})
-	if err := s.Push(context.Background(), map[string]string{"job": "j"}, []*dto.MetricFamily{gaugeFamily("a", 1)}, false); err != nil {
+	if err := s.Push(context.Background(), map[string]string{"job": "j"}, []fam.Family{gaugeFamily("a", 1)}, false); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -13,6 +13,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
+
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // Options configures a Gateway. The zero value is usable.
@@ -249,21 +251,22 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, grouping st
 
 // checkOwnNames rejects pushed families that would clash with the gateway's
 // own metrics by type or by histogram/summary series names.
-func (g *Gateway) checkOwnNames(fams []*dto.MetricFamily) error {
+func (g *Gateway) checkOwnNames(fams []fam.Family) error {
 	ownType := func(name string) (dto.MetricType, bool) {
 		if mf := g.reserved[name]; mf != nil {
 			return mf.GetType(), true
 		}
 		return 0, false
 	}
-	for _, mf := range fams {
-		if t, ok := ownType(mf.GetName()); ok {
-			if t != mf.GetType() {
-				return &ValidationError{Metric: mf.GetName(), Reason: fmt.Sprintf("type %s clashes with the gateway's own %s of that name", typeName(mf.GetType()), typeName(t))}
+	for i := range fams {
+		name, typ := fams[i].Name, dto.MetricType(fams[i].Type)
+		if t, ok := ownType(name); ok {
+			if t != typ {
+				return &ValidationError{Metric: name, Reason: fmt.Sprintf("type %s clashes with the gateway's own %s of that name", typeName(typ), typeName(t))}
 			}
 			continue
 		}
-		if err := suffixClash(mf.GetName(), mf.GetType(), ownType); err != nil {
+		if err := suffixClash(name, typ, ownType); err != nil {
 			return fmt.Errorf("with the gateway's own metrics: %w", err)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // Every fixture in testdata pushes successfully and its families show up.
@@ -219,7 +220,7 @@ func TestBodyTooLarge(t *testing.T) {
 func TestStoreGather(t *testing.T) {
 	s := gateway.NewMemoryStore(gateway.StoreOptions{})
 	ctx := context.Background()
-	parse := func(text string) []*dto.MetricFamily {
+	parse := func(text string) []family.Family {
 		fams, err := gateway.DecodeBody(strings.NewReader(text), http.Header{}, 0)
 		if err != nil {
 			t.Fatal(err)

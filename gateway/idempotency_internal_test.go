@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // blockingStore holds the first Push until release is closed.
@@ -22,7 +22,7 @@ type blockingStore struct {
 	pushes  int
 }
 
-func (s *blockingStore) Push(ctx context.Context, labels map[string]string, fams []*dto.MetricFamily, replace bool) error {
+func (s *blockingStore) Push(ctx context.Context, labels map[string]string, fams []fam.Family, replace bool) error {
 	s.mu.Lock()
 	s.pushes++
 	first := s.pushes == 1

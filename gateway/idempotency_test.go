@@ -12,9 +12,8 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // idemDo sends a request with an Idempotency-Key (none when key is "") and
@@ -138,7 +137,7 @@ type flakyStore struct {
 	pushes   int
 }
 
-func (s *flakyStore) Push(ctx context.Context, labels map[string]string, fams []*dto.MetricFamily, replace bool) error {
+func (s *flakyStore) Push(ctx context.Context, labels map[string]string, fams []family.Family, replace bool) error {
 	s.mu.Lock()
 	s.pushes++
 	fail := s.failures > 0

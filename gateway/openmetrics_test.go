@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 const openMetricsType = "application/openmetrics-text; version=1.0.0; charset=utf-8"
@@ -18,15 +19,15 @@ const openMetricsType = "application/openmetrics-text; version=1.0.0; charset=ut
 var omHeader = http.Header{"Content-Type": {openMetricsType}}
 
 // decodeOM parses an OpenMetrics body into families by name.
-func decodeOM(t *testing.T, body string) map[string]*dto.MetricFamily {
+func decodeOM(t *testing.T, body string) map[string]family.Family {
 	t.Helper()
 	fams, err := gateway.DecodeBody(strings.NewReader(body), omHeader, 0)
 	if err != nil {
 		t.Fatalf("DecodeBody: %v\n%s", err, body)
 	}
-	out := map[string]*dto.MetricFamily{}
-	for _, mf := range fams {
-		out[mf.GetName()] = mf
+	out := map[string]family.Family{}
+	for _, f := range fams {
+		out[f.Name] = f
 	}
 	return out
 }
@@ -130,53 +131,66 @@ plain 4
 {"dotted.name",a="x"} 1
 # EOF
 `)
+	// Exemplars are checked and dropped: family values have no place for
+	// them.
 	c := fams["c_total"]
-	if c.GetType() != dto.MetricType_COUNTER || c.GetHelp() != "A \"counter\" \\ with\nescapes." {
-		t.Errorf("counter family: %v", c)
+	if c.Type != family.Counter || c.Help != "A \"counter\" \\ with\nescapes." || len(c.Metrics) != 1 {
+		t.Errorf("counter family: %+v", c)
 	}
-	cm := c.GetMetric()[0]
-	if cm.GetCounter().GetValue() != 5 || cm.GetCounter().GetExemplar() != nil {
-		t.Errorf("counter value/exemplar: %v", cm)
+	cm := c.Metrics[0]
+	if cm.Value != 5 || famLabels(cm)["a"] != "1" || len(cm.Labels) != 1 {
+		t.Errorf("counter value/labels: %+v", cm)
 	}
-	if ts := cm.GetCounter().GetCreatedTimestamp(); ts.GetSeconds() != 1700000000 || ts.GetNanos() != 250000000 {
+	if ts := cm.Created; ts.Unix() != 1700000000 || ts.Nanosecond() != 250000000 {
 		t.Errorf("counter created %v, want 1700000000.25", ts)
 	}
-	if m := fams["g_seconds"].GetMetric()[0]; fams["g_seconds"].GetType() != dto.MetricType_GAUGE || m.GetGauge().GetValue() != 2.5 {
-		t.Errorf("gauge: %v", fams["g_seconds"])
+	if g := fams["g_seconds"]; g.Type != family.Gauge || len(g.Metrics) != 1 || g.Metrics[0].Value != 2.5 {
+		t.Errorf("gauge: %+v", g)
 	}
-	if m := fams["u"].GetMetric()[0]; fams["u"].GetType() != dto.MetricType_UNTYPED || m.GetUntyped().GetValue() > -1e308 {
-		t.Errorf("unknown: %v", fams["u"])
+	if u := fams["u"]; u.Type != family.Untyped || len(u.Metrics) != 1 || u.Metrics[0].Value > -1e308 {
+		t.Errorf("unknown: %+v", u)
 	}
-	h := fams["h"].GetMetric()[0].GetHistogram()
-	if fams["h"].GetType() != dto.MetricType_HISTOGRAM || h.GetSampleCount() != 3 || h.GetSampleSum() != 7 ||
-		len(h.GetBucket()) != 2 || h.GetBucket()[0].GetExemplar() != nil || h.GetCreatedTimestamp().GetSeconds() != 1600000000 {
-		t.Errorf("histogram (count from +Inf, exemplar dropped, created kept): %v", h)
+	h := fams["h"].Metrics[0]
+	if fams["h"].Type != family.Histogram || h.Count != 3 || h.Sum != 7 ||
+		len(h.Buckets) != 2 || h.Buckets[0] != (family.Bucket{UpperBound: 1, Count: 1}) || h.Buckets[1].Count != 3 ||
+		h.Created.Unix() != 1600000000 || h.Created.Nanosecond() != 0 {
+		t.Errorf("histogram (count from +Inf, exemplar dropped, created kept): %+v", h)
 	}
-	gh := fams["gh"].GetMetric()[0].GetHistogram()
-	if fams["gh"].GetType() != dto.MetricType_GAUGE_HISTOGRAM || gh.GetSampleCount() != 4 || gh.GetSampleSum() != 1.5 || len(gh.GetBucket()) != 2 {
-		t.Errorf("gauge histogram: %v", fams["gh"])
+	gh := fams["gh"].Metrics[0]
+	if fams["gh"].Type != family.GaugeHistogram || gh.Count != 4 || gh.Sum != 1.5 || len(gh.Buckets) != 2 || !gh.Created.IsZero() {
+		t.Errorf("gauge histogram: %+v", fams["gh"])
 	}
-	s := fams["s"].GetMetric()[0].GetSummary()
-	if fams["s"].GetType() != dto.MetricType_SUMMARY || s.GetSampleCount() != 10 || s.GetSampleSum() != 3 ||
-		len(s.GetQuantile()) != 2 || s.GetCreatedTimestamp().GetSeconds() != 1600000001 {
-		t.Errorf("summary: %v", s)
+	sm := fams["s"].Metrics[0]
+	if fams["s"].Type != family.Summary || sm.Count != 10 || sm.Sum != 3 ||
+		len(sm.Quantiles) != 2 || sm.Quantiles[0] != (family.Quantile{Quantile: 0.5, Value: 0.2}) || sm.Quantiles[1] != (family.Quantile{Quantile: 0.99, Value: 0.9}) ||
+		sm.Created.Unix() != 1600000001 {
+		t.Errorf("summary: %+v", sm)
 	}
 	info := fams["b_info"]
-	if info.GetType() != dto.MetricType_GAUGE || info.GetMetric()[0].GetGauge().GetValue() != 1 {
-		t.Errorf("info: %v", info)
+	if info.Type != family.Gauge || info.Metrics[0].Value != 1 {
+		t.Errorf("info: %+v", info)
 	}
-	if got := labelMap(info.GetMetric()[0]); got["version"] != "1" || got["clearmode"] != "family" {
+	if got := famLabels(info.Metrics[0]); got["version"] != "1" || got["clearmode"] != "family" {
 		t.Errorf("info labels %v, want version and clearmode=family", got)
 	}
-	if st := fams["st"]; st.GetType() != dto.MetricType_GAUGE || len(st.GetMetric()) != 2 {
-		t.Errorf("stateset: %v", st)
+	if st := fams["st"]; st.Type != family.Gauge || len(st.Metrics) != 2 {
+		t.Errorf("stateset: %+v", st)
 	}
-	if p := fams["plain"]; p.GetType() != dto.MetricType_UNTYPED {
-		t.Errorf("sample without TYPE: %v, want untyped", p)
+	if p := fams["plain"]; p.Type != family.Untyped || len(p.Metrics) != 1 {
+		t.Errorf("sample without TYPE: %+v, want untyped", p)
 	}
-	if d := fams["dotted.name"]; d.GetMetric()[0].GetUntyped().GetValue() != 1 || labelMap(d.GetMetric()[0])["a"] != "x" {
-		t.Errorf("quoted name: %v", d)
+	if d := fams["dotted.name"]; len(d.Metrics) != 1 || d.Metrics[0].Value != 1 || famLabels(d.Metrics[0])["a"] != "x" {
+		t.Errorf("quoted name: %+v", d)
 	}
+}
+
+// famLabels returns a pushed metric's labels by name.
+func famLabels(m family.Metric) map[string]string {
+	out := map[string]string{}
+	for _, l := range m.Labels {
+		out[l.Name] = l.Value
+	}
+	return out
 }
 
 func labelMap(m *dto.Metric) map[string]string {

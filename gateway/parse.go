@@ -4,8 +4,7 @@ import (
 	"io"
 	"net/http"
 
-	dto "github.com/prometheus/client_model/go"
-
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -26,6 +25,6 @@ const DefaultMaxBodyBytes = pushbody.DefaultMaxBodyBytes
 // DecodeBody reads a push body according to its Content-Type and
 // Content-Encoding headers and returns its metric families sorted by name,
 // without the families that have no samples. See pushbody.DecodeBody.
-func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFamily, error) {
+func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]fam.Family, error) {
 	return pushbody.DecodeBody(body, h, maxBytes)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 	"github.com/prometheus-lambda/prometheus-lambda/internal/pushbody"
 )
 
@@ -29,10 +30,10 @@ type pushFamily struct {
 // preparePush validates families without looking at the store: names,
 // labels, timestamps, clear modes, duplicates and values. It merges the
 // grouping labels into every series (grouping labels win over pushed ones).
-func preparePush(group []labelPair, fams []*dto.MetricFamily) ([]*pushFamily, error) {
+func preparePush(group []labelPair, fams []fam.Family) ([]*pushFamily, error) {
 	out := make([]*pushFamily, 0, len(fams))
-	for _, mf := range fams {
-		pf, err := prepareFamily(group, mf)
+	for i := range fams {
+		pf, err := prepareFamily(group, &fams[i])
 		if err != nil {
 			return nil, err
 		}
@@ -41,12 +42,12 @@ func preparePush(group []labelPair, fams []*dto.MetricFamily) ([]*pushFamily, er
 	return out, nil
 }
 
-func prepareFamily(group []labelPair, mf *dto.MetricFamily) (*pushFamily, error) {
-	name := mf.GetName()
+func prepareFamily(group []labelPair, mf *fam.Family) (*pushFamily, error) {
+	name := mf.Name
 	if !model.UTF8Validation.IsValidMetricName(name) {
 		return nil, &ValidationError{Metric: fmt.Sprintf("%q", name), Reason: "invalid metric name"}
 	}
-	typ := mf.GetType()
+	typ := dto.MetricType(mf.Type) // numbered alike
 	switch typ {
 	case dto.MetricType_COUNTER, dto.MetricType_GAUGE, dto.MetricType_UNTYPED,
 		dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM, dto.MetricType_SUMMARY:
@@ -56,14 +57,14 @@ func prepareFamily(group []labelPair, mf *dto.MetricFamily) (*pushFamily, error)
 	pf := &pushFamily{
 		name:   name,
 		typ:    typ,
-		help:   mf.GetHelp(),
-		keys:   make([]string, 0, len(mf.GetMetric())),
-		series: make([]*series, 0, len(mf.GetMetric())),
+		help:   mf.Help,
+		keys:   make([]string, 0, len(mf.Metrics)),
+		series: make([]*series, 0, len(mf.Metrics)),
 	}
-	seen := make(map[string]struct{}, len(mf.GetMetric()))
+	seen := make(map[string]struct{}, len(mf.Metrics))
 	families := 0
-	for _, m := range mf.GetMetric() {
-		s, err := prepareSeries(group, name, typ, m)
+	for i := range mf.Metrics {
+		s, err := prepareSeries(group, name, typ, &mf.Metrics[i])
 		if err != nil {
 			return nil, err
 		}
@@ -87,11 +88,11 @@ func prepareFamily(group []labelPair, mf *dto.MetricFamily) (*pushFamily, error)
 
 // prepareSeries converts one pushed metric into a series with its full label
 // set and clear mode.
-func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Metric) (*series, error) {
-	pushed := make([]labelPair, 0, len(m.GetLabel())+len(group))
+func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *fam.Metric) (*series, error) {
+	pushed := make([]labelPair, 0, len(m.Labels)+len(group))
 	var modeLabel, modeValue string
-	for _, lp := range m.GetLabel() {
-		ln, lv := lp.GetName(), lp.GetValue()
+	for _, lp := range m.Labels {
+		ln, lv := lp.Name, lp.Value
 		if err := pushbody.CheckLabelName(ln); err != nil {
 			return nil, &ValidationError{Metric: name, Err: err}
 		}
@@ -130,7 +131,7 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *dto.Me
 			s.win = newWindow(*spec)
 		}
 	}
-	if m.TimestampMs != nil {
+	if m.HasTimestamp {
 		return nil, &ValidationError{Metric: id, Reason: "pushed metrics must not carry timestamps"}
 	}
 	if err := setValue(s, typ, m); err != nil {
@@ -176,41 +177,25 @@ func isHistogram(t dto.MetricType) bool {
 }
 
 // setValue copies m's value of type typ into s, checking it can be merged.
-// Native-histogram fields, exemplars and created timestamps are ignored.
-func setValue(s *series, typ dto.MetricType, m *dto.Metric) error {
+// Created times are taken separately (pushedCreated). That m's fields match
+// typ (a protobuf counter carries a counter value, …) the decoder checked.
+func setValue(s *series, typ dto.MetricType, m *fam.Metric) error {
 	switch typ {
 	case dto.MetricType_COUNTER:
-		if m.Counter == nil {
-			return errors.New("counter without a counter value")
-		}
-		s.value = m.Counter.GetValue()
+		s.value = m.Value
 		if s.mode == ClearModeAggregate && (s.value < 0 || math.IsNaN(s.value)) {
 			return fmt.Errorf("counter value %v cannot be aggregated (must be ≥ 0)", s.value)
 		}
-	case dto.MetricType_GAUGE:
-		if m.Gauge == nil {
-			return errors.New("gauge without a gauge value")
-		}
-		s.value = m.Gauge.GetValue()
-	case dto.MetricType_UNTYPED:
-		if m.Untyped == nil {
-			return errors.New("untyped metric without an untyped value")
-		}
-		s.value = m.Untyped.GetValue()
+	case dto.MetricType_GAUGE, dto.MetricType_UNTYPED:
+		s.value = m.Value
 	case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
-		if m.Histogram == nil {
-			return errors.New("histogram without a histogram value")
-		}
-		d, err := histogramValue(m.Histogram)
+		d, err := histogramValue(m)
 		if err != nil {
 			return err
 		}
 		s.dist = d
 	case dto.MetricType_SUMMARY:
-		if m.Summary == nil {
-			return errors.New("summary without a summary value")
-		}
-		d, err := summaryValue(m.Summary)
+		d, err := summaryValue(m)
 		if err != nil {
 			return err
 		}
@@ -219,21 +204,14 @@ func setValue(s *series, typ dto.MetricType, m *dto.Metric) error {
 	return nil
 }
 
-func histogramValue(h *dto.Histogram) (*distribution, error) {
-	d := &distribution{sum: h.GetSampleSum(), count: float64(h.GetSampleCount())}
-	if f := h.GetSampleCountFloat(); f > 0 {
-		d.count = f
-	}
+func histogramValue(m *fam.Metric) (*distribution, error) {
+	d := &distribution{sum: m.Sum, count: m.Count}
 	if !(d.count >= 0) {
 		return nil, fmt.Errorf("histogram sample count %v is negative or NaN", d.count)
 	}
-	d.buckets = make([]bucket, 0, len(h.GetBucket()))
-	for _, b := range h.GetBucket() {
-		c := float64(b.GetCumulativeCount())
-		if f := b.GetCumulativeCountFloat(); f > 0 {
-			c = f
-		}
-		ub := b.GetUpperBound()
+	d.buckets = make([]bucket, 0, len(m.Buckets))
+	for _, b := range m.Buckets {
+		c, ub := b.Count, b.UpperBound
 		if math.IsNaN(ub) {
 			return nil, errors.New("histogram bucket with upper bound NaN")
 		}
@@ -267,14 +245,17 @@ func histogramValue(h *dto.Histogram) (*distribution, error) {
 	return d, nil
 }
 
-func summaryValue(s *dto.Summary) (*distribution, error) {
-	d := &distribution{sum: s.GetSampleSum(), count: float64(s.GetSampleCount())}
-	d.quantiles = make([]quantile, 0, len(s.GetQuantile()))
-	for _, q := range s.GetQuantile() {
-		if !(q.GetQuantile() >= 0 && q.GetQuantile() <= 1) {
-			return nil, fmt.Errorf("summary quantile %v is outside [0, 1]", q.GetQuantile())
+func summaryValue(m *fam.Metric) (*distribution, error) {
+	d := &distribution{sum: m.Sum, count: m.Count}
+	if !(d.count >= 0) {
+		return nil, fmt.Errorf("summary sample count %v is negative or NaN", d.count)
+	}
+	d.quantiles = make([]quantile, 0, len(m.Quantiles))
+	for _, q := range m.Quantiles {
+		if !(q.Quantile >= 0 && q.Quantile <= 1) {
+			return nil, fmt.Errorf("summary quantile %v is outside [0, 1]", q.Quantile)
 		}
-		d.quantiles = append(d.quantiles, quantile{quantile: q.GetQuantile(), value: q.GetValue()})
+		d.quantiles = append(d.quantiles, quantile{quantile: q.Quantile, value: q.Value})
 	}
 	slices.SortFunc(d.quantiles, func(a, b quantile) int { return cmp.Compare(a.quantile, b.quantile) })
 	for i := 1; i < len(d.quantiles); i++ {

@@ -12,6 +12,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // Store holds pushed metrics by group and merges pushes by clear mode.
@@ -22,7 +24,7 @@ type Store interface {
 	// that are not pushed are dropped first; pushed families are merged by
 	// clear mode either way. A push is applied whole or not at all: on a
 	// *ValidationError nothing changed.
-	Push(ctx context.Context, groupLabels map[string]string, families []*dto.MetricFamily, replaceGroup bool) error
+	Push(ctx context.Context, groupLabels map[string]string, families []fam.Family, replaceGroup bool) error
 	// Delete removes the group identified by groupLabels, if it exists.
 	Delete(groupLabels map[string]string)
 	// RecordFailure notes a rejected or failed push into the group identified
@@ -101,7 +103,7 @@ func NewMemoryStore(opts StoreOptions) *MemoryStore {
 // Push implements Store. Families are validated without the lock, then
 // checked against the stored state under the lock, then applied; applying
 // cannot fail, so a rejected push leaves the store untouched.
-func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, families []*dto.MetricFamily, replaceGroup bool) error {
+func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, families []fam.Family, replaceGroup bool) error {
 	glabels := sortedLabels(groupLabels)
 	pushed, err := preparePush(glabels, families)
 	if err != nil {

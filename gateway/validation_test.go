@@ -216,6 +216,33 @@ func TestProtobufBody(t *testing.T) {
 	}
 }
 
+// A protobuf metric without the value its family type needs (a counter
+// family carrying a gauge) is a 400 naming the family, and changes nothing.
+func TestProtobufTypeMismatch(t *testing.T) {
+	g := newTestGateway(t)
+	g.push(http.MethodPost, "/metrics/job/pb", "# TYPE ok_total counter\nok_total 1\n", http.StatusOK)
+	for typ, want := range map[dto.MetricType]string{
+		dto.MetricType_COUNTER:   "counter value",
+		dto.MetricType_HISTOGRAM: "histogram value",
+		dto.MetricType_SUMMARY:   "summary value",
+		dto.MetricType_UNTYPED:   "untyped value",
+	} {
+		mf := &dto.MetricFamily{
+			Name: proto.String("ok_total"), Type: typ.Enum(),
+			Metric: []*dto.Metric{{Gauge: &dto.Gauge{Value: proto.Float64(4)}}},
+		}
+		var buf bytes.Buffer
+		if err := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeProtoDelim)).Encode(mf); err != nil {
+			t.Fatal(err)
+		}
+		code, body := g.do(http.MethodPost, "/metrics/job/pb", buf.Bytes(), http.Header{"Content-Type": {protoDelimited}})
+		if code != http.StatusBadRequest || !strings.Contains(body, want) || !strings.Contains(body, "ok_total") {
+			t.Errorf("%v family with a gauge value: %d %q, want 400 naming ok_total and %q", typ, code, body, want)
+		}
+	}
+	assertSamples(t, g.scrape(), map[string]float64{`ok_total{job="pb"}`: 1})
+}
+
 // Fractional histogram counts (float histograms) are kept and exposed as
 // floats.
 func TestFloatHistogramCounts(t *testing.T) {

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus-lambda/prometheus-lambda/gateway"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 var windowT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
@@ -63,6 +64,16 @@ func protoGauge(name, mode string, v float64, labels ...string) *dto.MetricFamil
 		m.Label = append(m.Label, &dto.LabelPair{Name: proto.String(labels[i]), Value: proto.String(labels[i+1])})
 	}
 	return &dto.MetricFamily{Name: proto.String(name), Type: dto.MetricType_GAUGE.Enum(), Metric: []*dto.Metric{m}}
+}
+
+// famGauge is protoGauge as a decoded push, for Store.Push.
+func famGauge(name, mode string, v float64, labels ...string) family.Family {
+	m := family.Metric{Value: v}
+	labels = append(labels, "clearmode", mode)
+	for i := 0; i < len(labels); i += 2 {
+		m.Labels = append(m.Labels, family.Label{Name: labels[i], Value: labels[i+1]})
+	}
+	return family.Family{Name: name, Type: family.Gauge, Metrics: []family.Metric{m}}
 }
 
 // Gravel: "mean5m returning 0 or stale data". The mean is right, values age
@@ -304,7 +315,7 @@ func TestWindowedConcurrentGather(t *testing.T) {
 	}
 	for i := range 2000 {
 		clk.Set(windowT0.Add(time.Duration(i) * time.Millisecond))
-		fams := []*dto.MetricFamily{protoGauge("w_g", "p99_100ms", float64(i)), protoGauge("w_m", "mean100ms", float64(i))}
+		fams := []family.Family{famGauge("w_g", "p99_100ms", float64(i)), famGauge("w_m", "mean100ms", float64(i))}
 		if err := store.Push(ctx, map[string]string{"job": "j"}, fams, false); err != nil {
 			t.Fatal(err)
 		}

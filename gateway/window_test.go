@@ -10,10 +10,9 @@ import (
 
 	"github.com/DataDog/sketches-go/ddsketch"
 	"github.com/DataDog/sketches-go/ddsketch/store"
-	dto "github.com/prometheus/client_model/go"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/prometheus-lambda/prometheus-lambda/internal/clearmode"
+	fam "github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // testData: sorted 1 1 2 3 4 5 6 9.
@@ -443,12 +442,12 @@ func TestWindowReleasesMemory(t *testing.T) {
 	}
 }
 
-func windowedGauge(name, mode string, v float64) *dto.MetricFamily {
-	return &dto.MetricFamily{
-		Name: proto.String(name), Type: dto.MetricType_GAUGE.Enum(),
-		Metric: []*dto.Metric{{
-			Label: []*dto.LabelPair{{Name: proto.String(ClearModeLabel), Value: proto.String(mode)}},
-			Gauge: &dto.Gauge{Value: proto.Float64(v)},
+func windowedGauge(name, mode string, v float64) fam.Family {
+	return fam.Family{
+		Name: name, Type: fam.Gauge,
+		Metrics: []fam.Metric{{
+			Labels: []fam.Label{{Name: ClearModeLabel, Value: mode}},
+			Value:  v,
 		}},
 	}
 }
@@ -464,11 +463,11 @@ func BenchmarkWindowPush(b *testing.B) {
 			grp := map[string]string{"job": "bench"}
 			for i := range windowExactValues {
 				now = int64(i) * int64(time.Millisecond)
-				if err := s.Push(ctx, grp, []*dto.MetricFamily{windowedGauge("w", mode, float64(i))}, false); err != nil {
+				if err := s.Push(ctx, grp, []fam.Family{windowedGauge("w", mode, float64(i))}, false); err != nil {
 					b.Fatal(err)
 				}
 			}
-			fams := make([]*dto.MetricFamily, 1024)
+			fams := make([]fam.Family, 1024)
 			for i := range fams {
 				fams[i] = windowedGauge("w", mode, float64(i))
 			}
@@ -502,7 +501,7 @@ func BenchmarkWindowGather(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 1))
 			for i := range bc.values {
 				now = int64(i) * int64(time.Millisecond)
-				if err := s.Push(context.Background(), map[string]string{"job": "bench"}, []*dto.MetricFamily{windowedGauge("w", mode, r.Float64())}, false); err != nil {
+				if err := s.Push(context.Background(), map[string]string{"job": "bench"}, []fam.Family{windowedGauge("w", mode, r.Float64())}, false); err != nil {
 					b.Fatal(err)
 				}
 			}

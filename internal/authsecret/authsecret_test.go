@@ -3,40 +3,38 @@ package authsecret
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/prometheus-lambda/prometheus-lambda/internal/secretsmanagertest"
 )
 
-// useFakeAWS points the real SDK at a local Secrets Manager and isolates it
-// from the machine's AWS configuration.
+// useFakeAWS points Fetch at a local Secrets Manager and isolates it from
+// the machine's AWS configuration.
 func useFakeAWS(t *testing.T, srv *secretsmanagertest.Server) {
 	t.Helper()
-	for k, v := range map[string]string{
-		"AWS_ENDPOINT_URL_SECRETS_MANAGER": srv.URL(),
-		"AWS_ACCESS_KEY_ID":                "AKIDEXAMPLE",
-		"AWS_SECRET_ACCESS_KEY":            "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
-		"AWS_SESSION_TOKEN":                "",
-		"AWS_REGION":                       "eu-west-1",
-		"AWS_CONFIG_FILE":                  "/dev/null",
-		"AWS_SHARED_CREDENTIALS_FILE":      "/dev/null",
-		"AWS_EC2_METADATA_DISABLED":        "true",
-		"AWS_MAX_ATTEMPTS":                 "1", // the SDK's retries would only slow the failure cases down
-	} {
+	for k, v := range fakeEnv(srv) {
 		t.Setenv(k, v)
 	}
 }
 
-func TestFetchWithRealSDK(t *testing.T) {
+func fakeEnv(srv *secretsmanagertest.Server) map[string]string {
+	return map[string]string{
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER":    srv.URL(),
+		"AWS_ENDPOINT_URL":                    "",
+		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "",
+		"AWS_USE_FIPS_ENDPOINT":               "",
+		"AWS_USE_DUALSTACK_ENDPOINT":          "",
+		"AWS_ACCESS_KEY_ID":                   secretsmanagertest.AccessKeyID,
+		"AWS_SECRET_ACCESS_KEY":               secretsmanagertest.SecretAccessKey,
+		"AWS_SESSION_TOKEN":                   "session-token",
+		"AWS_REGION":                          "eu-west-1",
+		"AWS_MAX_ATTEMPTS":                    "1", // retries would only slow the failure cases down
+	}
+}
+
+func TestFetch(t *testing.T) {
 	srv := secretsmanagertest.NewServer(map[string]string{"gateway-auth": `{"username":"lambda","password":"s3cr3t"}`})
 	defer srv.Close()
 	useFakeAWS(t, srv)
@@ -55,8 +53,10 @@ func TestFetchWithRealSDK(t *testing.T) {
 	}
 
 	_, err := Fetch(context.Background(), "missing")
-	if err == nil || !strings.Contains(err.Error(), `"missing"`) || !strings.Contains(err.Error(), "ResourceNotFound") {
-		t.Fatalf("Fetch(missing) error = %v, want it to name the secret and ResourceNotFoundException", err)
+	var apiErr *APIError
+	if err == nil || !strings.Contains(err.Error(), `"missing"`) || !strings.Contains(err.Error(), "ResourceNotFoundException") ||
+		!strings.Contains(err.Error(), "can't find the specified secret") || !errors.As(err, &apiErr) || apiErr.StatusCode != 400 {
+		t.Fatalf("Fetch(missing) error = %v, want an *APIError naming the secret, ResourceNotFoundException and its message", err)
 	}
 }
 
@@ -127,57 +127,22 @@ func TestLoaderGetHonoursContext(t *testing.T) {
 	}
 }
 
-// TestNewClientContainerCredentials covers SnapStart's configuration: no
-// access keys in the environment, credentials from the container endpoint,
-// fetched with the authorization token and used to sign the request.
-func TestNewClientContainerCredentials(t *testing.T) {
-	var tokenSeen string
-	creds := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tokenSeen = r.Header.Get("Authorization")
-		w.Header().Set("Content-Type", "application/json")
-		fmt.Fprintf(w, `{"AccessKeyId":"ASIACONTAINER","SecretAccessKey":"secret","Token":"container-session","Expiration":%q}`,
-			time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
-	}))
-	defer creds.Close()
-	var authSeen, sessionSeen string
-	sm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		authSeen, sessionSeen = r.Header.Get("Authorization"), r.Header.Get("X-Amz-Security-Token")
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		io.WriteString(w, `{"Name":"gateway-auth","SecretString":"{\"username\":\"u\",\"password\":\"p\"}"}`)
-	}))
-	defer sm.Close()
-
-	client, err := NewClient(envOf(map[string]string{
-		"AWS_DEFAULT_REGION":                 "eu-west-1",
-		"AWS_CONTAINER_CREDENTIALS_FULL_URI": creds.URL + "/2021-04-23/credentials",
-		"AWS_CONTAINER_AUTHORIZATION_TOKEN":  "container-token",
-		"AWS_ENDPOINT_URL":                   sm.URL,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := client.GetSecretValue(context.Background(), &secretsmanager.GetSecretValueInput{SecretId: aws.String("gateway-auth")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out.SecretString == nil || *out.SecretString != `{"username":"u","password":"p"}` {
-		t.Fatalf("SecretString = %v", out.SecretString)
-	}
-	if tokenSeen != "container-token" {
-		t.Errorf("credentials endpoint saw Authorization %q, want the container token", tokenSeen)
-	}
-	if !strings.Contains(authSeen, "Credential=ASIACONTAINER/") || !strings.Contains(authSeen, "/eu-west-1/secretsmanager/") || sessionSeen != "container-session" {
-		t.Errorf("request signed with Authorization %q, X-Amz-Security-Token %q; want the container credentials", authSeen, sessionSeen)
-	}
-}
-
 func TestNewClientRejectsIncompleteEnvironment(t *testing.T) {
 	for name, env := range map[string]map[string]string{
 		"no region":      {"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"},
 		"no credentials": {"AWS_REGION": "eu-west-1"},
 		"plain http off the host": {"AWS_REGION": "eu-west-1",
 			"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://credentials.example.com/creds"},
-		"bad max attempts": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "0"},
+		"bad max attempts":          {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "0"},
+		"max attempts not a number": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s", "AWS_MAX_ATTEMPTS": "three"},
+		"region not a host label":   {"AWS_REGION": "eu-west-1.evil.example/", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s"},
+		"fips with endpoint URL": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s",
+			"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_USE_FIPS_ENDPOINT": "true"},
+		"dualstack with endpoint URL": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s",
+			"AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1", "AWS_USE_DUALSTACK_ENDPOINT": "true"},
+		"endpoint URL not http": {"AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "s",
+			"AWS_ENDPOINT_URL": "ftp://example.com"},
+		"container endpoint not http": {"AWS_REGION": "eu-west-1", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "file:///etc/passwd"},
 	} {
 		if _, err := NewClient(envOf(env)); err == nil {
 			t.Errorf("%s: NewClient succeeded, want an error", name)

@@ -16,8 +16,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/prometheus/common/model"
 )
 
 // Label names that carry a sample's clear mode. Both spellings are accepted
@@ -153,11 +151,11 @@ func parseWindow(v string) (w Window, windowed bool, err error) {
 			return w, false, nil
 		}
 	}
-	d, err := model.ParseDuration(dur)
+	d, err := parseDuration(dur)
 	if err != nil {
 		return w, true, fmt.Errorf("windowed clearmode %q: window length %q is not a Prometheus duration (such as 30s, 5m, 1h30m)", v, dur)
 	}
-	switch w.Length = time.Duration(d); {
+	switch w.Length = d; {
 	case w.Length <= 0:
 		return w, true, fmt.Errorf("windowed clearmode %q: window length must be greater than 0", v)
 	case w.Length > MaxWindowLength:

@@ -5,14 +5,20 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-
-	"github.com/prometheus/common/model"
+	"unicode/utf8"
 )
 
 // Label names that carry a sample's clear mode (see gateway.ClearModeLabel).
 const (
 	ClearModeLabel    = "clearmode"
 	ClearModeLabelAlt = "clear_mode"
+)
+
+// Label names with a meaning of their own in the Prometheus data model.
+const (
+	bucketLabel         = "le"       // a histogram bucket's upper bound
+	quantileLabel       = "quantile" // a summary quantile's φ
+	reservedLabelPrefix = "__"       // names Prometheus keeps for itself
 )
 
 // base64Suffix marks a grouping label whose value in the URL path is base64url
@@ -66,7 +72,7 @@ func ParseGroupingPath(escapedPath string) (map[string]string, error) {
 		if name == ClearModeLabel || name == ClearModeLabelAlt {
 			return nil, fmt.Errorf("grouping label %q: the clear mode is set per sample, not per group", name)
 		}
-		if !model.LabelValue(value).IsValid() {
+		if !utf8.ValidString(value) {
 			return nil, fmt.Errorf("grouping label %q: value is not valid UTF-8", name)
 		}
 		if _, dup := seen[name]; dup {
@@ -96,11 +102,11 @@ func decodeBase64(s string) (string, error) {
 // reserved ones ("__" prefix). The gateway and the extension's local push
 // endpoint both validate pushed label names with it.
 func CheckLabelName(name string) error {
-	if !model.UTF8Validation.IsValidLabelName(name) {
+	if name == "" || !utf8.ValidString(name) {
 		return fmt.Errorf("invalid label name %q", name)
 	}
-	if strings.HasPrefix(name, model.ReservedLabelPrefix) {
-		return fmt.Errorf("label name %q is reserved (prefix %q)", name, model.ReservedLabelPrefix)
+	if strings.HasPrefix(name, reservedLabelPrefix) {
+		return fmt.Errorf("label name %q is reserved (prefix %q)", name, reservedLabelPrefix)
 	}
 	return nil
 }

@@ -9,11 +9,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/types/known/timestamppb"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // OpenMetrics text input (application/openmetrics-text, versions 0.0.1 and
@@ -100,13 +99,13 @@ type omParser struct {
 	line   int
 	cur    *omFamily
 	seen   map[string]*omFamily // every family started, by OpenMetrics name
-	out    []*dto.MetricFamily
+	out    []family.Family
 	outAt  map[string]int // converted name → line of its family
 	lastMK string         // key of the metric the last sample belonged to
 }
 
 // decodeOpenMetrics parses an OpenMetrics text body.
-func decodeOpenMetrics(r io.Reader) ([]*dto.MetricFamily, error) {
+func decodeOpenMetrics(r io.Reader) ([]family.Family, error) {
 	p := &omParser{seen: map[string]*omFamily{}, outAt: map[string]int{}}
 	br := bufio.NewReader(r)
 	for {
@@ -335,9 +334,9 @@ func (p *omParser) addSample(f *omFamily, name, suffix string, labels []labelPai
 	var special string
 	switch {
 	case suffix == "_bucket":
-		special = model.BucketLabel
+		special = bucketLabel
 	case f.typ == "summary" && suffix == "":
-		special = model.QuantileLabel
+		special = quantileLabel
 	}
 	var specialValue string
 	hasSpecial := false
@@ -375,7 +374,7 @@ func (p *omParser) addSample(f *omFamily, name, suffix string, labels []labelPai
 		m.seen[suffix] = true
 	}
 	switch {
-	case hasSpecial && special == model.BucketLabel:
+	case hasSpecial && special == bucketLabel:
 		le, err := parseOMNumber(specialValue)
 		if err != nil || math.IsNaN(le) {
 			return p.errorf(series, "invalid le label %q", specialValue)
@@ -431,7 +430,7 @@ func (p *omParser) addSample(f *omFamily, name, suffix string, labels []labelPai
 	return nil
 }
 
-// finish converts the current family, if any, to a MetricFamily.
+// finish converts the current family, if any, to a family.Family.
 func (p *omParser) finish() error {
 	f := p.cur
 	if f == nil {
@@ -454,129 +453,101 @@ func (p *omParser) finish() error {
 	savedLine := p.line
 	defer func() { p.line = savedLine }()
 
-	name, typ := f.name, dto.MetricType_UNTYPED
+	name, typ := f.name, family.Untyped
 	switch f.typ {
 	case "counter":
-		name, typ = f.name+"_total", dto.MetricType_COUNTER
+		name, typ = f.name+"_total", family.Counter
 	case "gauge", "stateset":
-		typ = dto.MetricType_GAUGE
+		typ = family.Gauge
 	case "info":
-		name, typ = f.name+"_info", dto.MetricType_GAUGE
+		name, typ = f.name+"_info", family.Gauge
 	case "histogram":
-		typ = dto.MetricType_HISTOGRAM
+		typ = family.Histogram
 	case "gaugehistogram":
-		typ = dto.MetricType_GAUGE_HISTOGRAM
+		typ = family.GaugeHistogram
 	case "summary":
-		typ = dto.MetricType_SUMMARY
+		typ = family.Summary
 	}
 	if at, dup := p.outAt[name]; dup {
 		p.line = f.line
 		return p.errorf(name, "family %s becomes %s, like the family at line %d", f.name, name, at)
 	}
 	p.outAt[name] = f.line
-	mf := &dto.MetricFamily{Name: &name, Type: typ.Enum()}
-	if f.help != "" {
-		mf.Help = &f.help
-	}
+	out := family.Family{Name: name, Help: f.help, Type: typ, Metrics: make([]family.Metric, 0, len(f.metrics))}
 	for _, m := range f.metrics {
 		p.line = m.line
-		dm, err := p.convert(f, m)
+		fm, err := p.convert(f, m)
 		if err != nil {
 			return err
 		}
-		mf.Metric = append(mf.Metric, dm)
+		out.Metrics = append(out.Metrics, fm)
 	}
-	p.out = append(p.out, mf)
+	p.out = append(p.out, out)
 	return nil
 }
 
-func (p *omParser) convert(f *omFamily, m *omMetric) (*dto.Metric, error) {
-	dm := &dto.Metric{Label: make([]*dto.LabelPair, 0, len(m.labels)+1)}
+func (p *omParser) convert(f *omFamily, m *omMetric) (family.Metric, error) {
+	fm := family.Metric{Labels: make([]family.Label, 0, len(m.labels)+1)}
 	hasMode := false
 	for _, l := range m.labels {
 		hasMode = hasMode || l.name == ClearModeLabel || l.name == ClearModeLabelAlt
-		dm.Label = append(dm.Label, &dto.LabelPair{Name: new(l.name), Value: new(l.value)})
+		fm.Labels = append(fm.Labels, family.Label{Name: l.name, Value: l.value})
 	}
 	id := f.name + labelString(m.labels)
-	var created *timestamppb.Timestamp
+	var created time.Time
 	if m.hasCr {
-		created = secondsToTimestamp(m.created)
+		created = secondsToTime(m.created)
 	}
 	switch f.typ {
 	case "counter":
 		if !m.hasValue {
-			return nil, p.errorf(id, "counter without a %s_total sample", f.name)
+			return family.Metric{}, p.errorf(id, "counter without a %s_total sample", f.name)
 		}
-		dm.Counter = &dto.Counter{Value: new(m.value), CreatedTimestamp: created}
+		fm.Value, fm.Created = m.value, created
 	case "gauge", "stateset":
-		dm.Gauge = &dto.Gauge{Value: new(m.value)}
+		fm.Value = m.value
 	case "info":
 		if !hasMode {
 			// An info metric describes its pusher: the latest push's
 			// label sets are the family (see the package documentation).
-			dm.Label = append(dm.Label, &dto.LabelPair{Name: new(ClearModeLabel), Value: new("family")})
+			fm.Labels = append(fm.Labels, family.Label{Name: ClearModeLabel, Value: "family"})
 		}
-		dm.Gauge = &dto.Gauge{Value: new(m.value)}
+		fm.Value = m.value
 	case "unknown":
-		dm.Untyped = &dto.Untyped{Value: new(m.value)}
+		fm.Value = m.value
 	case "histogram", "gaugehistogram":
-		h := &dto.Histogram{SampleSum: new(m.sum)}
+		fm.Sum = m.sum
 		infAt := slices.IndexFunc(m.buckets, func(b omBucket) bool { return math.IsInf(b.le, +1) })
-		count := m.count
+		fm.Count = m.count
 		switch {
 		case infAt < 0 && f.typ == "histogram":
-			return nil, p.errorf(id, "histogram without a +Inf bucket")
+			return family.Metric{}, p.errorf(id, "histogram without a +Inf bucket")
 		case infAt >= 0 && !m.hasCount:
-			count = m.buckets[infAt].count
+			fm.Count = m.buckets[infAt].count
 		}
-		setHistogramCount(h, count)
+		fm.Buckets = make([]family.Bucket, 0, len(m.buckets))
 		for _, b := range m.buckets {
-			db := &dto.Bucket{UpperBound: new(b.le)}
-			if isCount(b.count) {
-				db.CumulativeCount = new(uint64(b.count))
-			} else {
-				db.CumulativeCountFloat = new(b.count)
-			}
-			h.Bucket = append(h.Bucket, db)
+			fm.Buckets = append(fm.Buckets, family.Bucket{UpperBound: b.le, Count: b.count})
 		}
 		if f.typ == "histogram" {
-			h.CreatedTimestamp = created
+			fm.Created = created
 		}
-		dm.Histogram = h
 	case "summary":
 		if m.hasCount && !isCount(m.count) {
-			return nil, p.errorf(id, "summary count %v must be a whole number", m.count)
+			return family.Metric{}, p.errorf(id, "summary count %v must be a whole number", m.count)
 		}
-		s := &dto.Summary{SampleCount: new(uint64(m.count)), SampleSum: new(m.sum), CreatedTimestamp: created}
+		fm.Count, fm.Sum, fm.Created = m.count, m.sum, created
+		fm.Quantiles = make([]family.Quantile, 0, len(m.quantiles))
 		for _, q := range m.quantiles {
-			s.Quantile = append(s.Quantile, &dto.Quantile{Quantile: new(q.quantile), Value: new(q.value)})
+			fm.Quantiles = append(fm.Quantiles, family.Quantile{Quantile: q.quantile, Value: q.value})
 		}
-		dm.Summary = s
 	}
-	return dm, nil
+	return fm, nil
 }
 
-// isCount reports whether f is exactly representable as a uint64 count.
+// isCount reports whether f is a whole number of at most 2^53 (a count a
+// float64 holds exactly).
 func isCount(f float64) bool { return f >= 0 && f <= 1<<53 && f == math.Trunc(f) }
-
-func setHistogramCount(h *dto.Histogram, c float64) {
-	if isCount(c) {
-		h.SampleCount = new(uint64(c))
-	} else {
-		h.SampleCountFloat = new(c)
-	}
-}
-
-// secondsToTimestamp converts Unix seconds to a protobuf timestamp.
-func secondsToTimestamp(s float64) *timestamppb.Timestamp {
-	sec := math.Floor(s)
-	nanos := math.Round((s - sec) * 1e9)
-	if nanos >= 1e9 {
-		sec++
-		nanos -= 1e9
-	}
-	return &timestamppb.Timestamp{Seconds: int64(sec), Nanos: int32(nanos)}
-}
 
 func duplicateLabel(ls []labelPair) string {
 	seen := make(map[string]bool, len(ls))

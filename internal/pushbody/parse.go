@@ -1,20 +1,17 @@
 package pushbody
 
 import (
-	"bufio"
 	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-	"google.golang.org/protobuf/encoding/protodelim"
+	"github.com/prometheus-lambda/prometheus-lambda/internal/family"
 )
 
 // ValidationError is a push rejected for its content; the HTTP API answers
@@ -68,11 +65,17 @@ const DefaultMaxBodyBytes = 32 << 20
 // format) are dropped, their values becoming those series' created
 // timestamps. Content-Encoding may be gzip. At most maxBytes bytes are read
 // after decompression (≤ 0 means DefaultMaxBodyBytes); beyond that it fails
-// with an *http.MaxBytesError. Other failures wrap ErrUnsupportedMediaType
+// with an *http.MaxBytesError (so does a protobuf message whose length
+// prefix exceeds maxBytes). Other failures wrap ErrUnsupportedMediaType
 // (other OpenMetrics versions, other protobuf encodings, other content
 // encodings) or are a *ValidationError (malformed body, with the line for
-// text and OpenMetrics bodies).
-func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFamily, error) {
+// text and OpenMetrics bodies, "message N" for protobuf).
+//
+// Sample timestamps of text and protobuf bodies are kept
+// (Metric.HasTimestamp) for the receiver to reject; an OpenMetrics body with
+// one fails here. Label names are not checked beyond what the formats
+// require (see CheckLabelName).
+func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]family.Family, error) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBodyBytes
 	}
@@ -94,10 +97,10 @@ func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFam
 	if err != nil {
 		return nil, err
 	}
-	var fams []*dto.MetricFamily
+	var fams []family.Family
 	switch format {
 	case formatProtobuf:
-		fams, err = decodeProtobuf(body)
+		fams, err = decodeProtobuf(body, maxBytes)
 	case formatOpenMetrics:
 		fams, err = decodeOpenMetrics(body)
 	default:
@@ -107,7 +110,7 @@ func DecodeBody(body io.Reader, h http.Header, maxBytes int64) ([]*dto.MetricFam
 		return nil, err
 	}
 	fams = foldCreatedGauges(fams)
-	slices.SortFunc(fams, func(a, b *dto.MetricFamily) int { return strings.Compare(a.GetName(), b.GetName()) })
+	slices.SortFunc(fams, func(a, b family.Family) int { return strings.Compare(a.Name, b.Name) })
 	return fams, nil
 }
 
@@ -142,44 +145,48 @@ func bodyFormat(contentType string) (int, error) {
 	return formatText, nil
 }
 
-func decodeText(r io.Reader) ([]*dto.MetricFamily, error) {
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	m, err := p.TextToMetricFamilies(r)
+// decodeText parses a text-format body (see parseText), dropping the
+// families without samples.
+func decodeText(r io.Reader) ([]family.Family, error) {
+	fams, err := parseText(r)
 	if err != nil {
-		var pe expfmt.ParseError
-		if errors.As(err, &pe) {
-			return nil, &ValidationError{Line: pe.Line, Reason: pe.Msg}
+		var ve *ValidationError
+		if errors.As(err, &ve) {
+			return nil, err
 		}
 		return nil, readError(err)
 	}
-	fams := make([]*dto.MetricFamily, 0, len(m))
-	for _, mf := range m { // The parser already dropped empty families.
-		fams = append(fams, mf)
-	}
-	return fams, nil
+	return slices.DeleteFunc(fams, func(f family.Family) bool { return len(f.Metrics) == 0 }), nil
 }
 
-func decodeProtobuf(r io.Reader) ([]*dto.MetricFamily, error) {
-	br := bufio.NewReader(r)
-	opts := protodelim.UnmarshalOptions{MaxSize: -1} // The body is bounded by limitReader.
+// decodeProtobuf reads length-delimited MetricFamily messages, skipping
+// those without metrics. A family may come only once. A message longer than
+// maxBytes could not be read whole: its length prefix fails the body as too
+// large.
+func decodeProtobuf(r io.Reader, maxBytes int64) ([]family.Family, error) {
+	dec := family.NewDecoder(r)
+	dec.MaxMessageBytes = int(min(maxBytes, math.MaxInt))
 	seen := map[string]bool{}
-	var fams []*dto.MetricFamily
-	for {
-		mf := &dto.MetricFamily{}
-		if err := opts.UnmarshalFrom(br, mf); err != nil {
-			if errors.Is(err, io.EOF) {
+	var fams []family.Family
+	for n := 1; ; n++ {
+		var f family.Family
+		if err := dec.Decode(&f); err != nil {
+			if err == io.EOF {
 				return fams, nil
 			}
-			return nil, readError(fmt.Errorf("message %d: %w", len(fams)+1, err))
+			if errors.Is(err, family.ErrMessageTooLarge) {
+				return nil, &http.MaxBytesError{Limit: maxBytes}
+			}
+			return nil, readError(fmt.Errorf("message %d: %w", n, err))
 		}
-		if len(mf.GetMetric()) == 0 {
+		if len(f.Metrics) == 0 {
 			continue
 		}
-		if seen[mf.GetName()] {
-			return nil, &ValidationError{Metric: mf.GetName(), Reason: "metric family sent twice in one push"}
+		if seen[f.Name] {
+			return nil, &ValidationError{Metric: f.Name, Reason: "metric family sent twice in one push"}
 		}
-		seen[mf.GetName()] = true
-		fams = append(fams, mf)
+		seen[f.Name] = true
+		fams = append(fams, f)
 	}
 }
 

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/prometheus-lambda/prometheus-lambda/dispatcher"
 )
 
@@ -44,7 +42,7 @@ func localPushAddress(getenv func(string) string) (string, error) {
 // a function's first push finds it) and returns what the custom Pusher
 // gathers: the EMF metrics, plus the function's pushed metrics. Any problem
 // is logged and the extension runs without the endpoint.
-func withLocalPush(getenv func(string) string, metrics *dispatcher.Metrics, function, version, region string, logger *slog.Logger) prometheus.Gatherer {
+func withLocalPush(getenv func(string) string, metrics *dispatcher.Metrics, function, version, region string, logger *slog.Logger) dispatcher.Gatherer {
 	addr, err := localPushAddress(getenv)
 	if err != nil {
 		logger.Error("invalid configuration; running without the local push endpoint", "err", err)
