@@ -12,7 +12,7 @@ BENCH_COUNT ?= 6
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 SCENARIO  ?= testdata/cold-start-four-invocations.json
 
-.PHONY: all build demo test test-deps vet fmt bench bench-extension clean
+.PHONY: all build demo test test-deps vet fmt bench bench-extension bench-compare clean
 
 all: build
 
@@ -59,6 +59,13 @@ bench-extension: $(BIN)/extension
 		-args -extension=$(abspath $(BIN)/extension) > $(BIN)/bench-extension.txt; \
 		status=$$?; cat $(BIN)/bench-extension.txt; exit $$status
 	-$(GO) run $(BENCHSTAT) $(BIN)/bench-extension.txt
+
+# bin/gateway against Debian's prometheus-pushgateway (apt-get install
+# prometheus-pushgateway) on this machine, one after the other: pushes/s,
+# p50/p99 latency and the ratio (internal/benchcompare; --help for its flags,
+# e.g. BENCH_COMPARE_ARGS='--concurrency 8,32 --rounds 3').
+bench-compare: build
+	$(GO) run ./internal/benchcompare --gateway-bin $(BIN)/gateway $(BENCH_COMPARE_ARGS)
 
 clean:
 	rm -rf $(BIN) dist
