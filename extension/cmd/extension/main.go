@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -23,7 +24,16 @@ import (
 	"github.com/prometheus-lambda/prometheus-lambda/telemetryapi"
 )
 
+// gcPercent is the extension's GOGC unless the environment sets one. The
+// extension shares the function's memory: Go's default (100, with a 4 MiB
+// minimum heap goal) would let its heap grow to twice what a live set of a
+// few hundred kilobytes needs.
+const gcPercent = 50
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
 	os.Exit(run(context.Background(), os.Getenv, filepath.Base(os.Args[0])))
 }
 
