@@ -73,21 +73,18 @@ func stampCreated(g *group, pushed []*pushFamily, now time.Time) {
 		if g != nil {
 			old = g.families[pf.name]
 		}
-		for i, key := range pf.keys {
-			src := pf.series[i]
-			var prev time.Time
+		for _, src := range pf.series {
+			var prev *series
 			if old != nil {
-				if cur := old.series[key]; cur != nil {
-					prev = cur.created
-				}
+				prev = old.get(src.key)
 			}
 			switch {
-			case src.mode != ClearModeAggregate && !src.created.IsZero():
+			case src.mode != ClearModeAggregate && src.createdNsec != 0:
 				// The pusher's value, the pusher's start.
-			case !prev.IsZero():
-				src.created = prev
+			case prev != nil && prev.createdNsec != 0:
+				src.created, src.createdNsec = prev.created, prev.createdNsec
 			default:
-				src.created = now
+				src.setCreated(now)
 			}
 		}
 	}
@@ -96,10 +93,10 @@ func stampCreated(g *group, pushed []*pushFamily, now time.Time) {
 // exposeCreated sets the created timestamp of m, rendered from se of type
 // typ.
 func exposeCreated(m *dto.Metric, typ dto.MetricType, se *series) {
-	if se.created.IsZero() {
+	if se.createdNsec == 0 {
 		return
 	}
-	ts := timestamppb.New(se.created)
+	ts := timestamppb.New(se.createdTime())
 	switch typ {
 	case dto.MetricType_COUNTER:
 		if m.Counter != nil {

@@ -46,7 +46,7 @@ func (s *MemoryStore) sweepLocked(now time.Time) {
 	for gkey, g := range s.groups {
 		if g.oldest != 0 && expired(g.oldest, cutoff) {
 			if s.sweepGroup(g, cutoff) {
-				delete(s.groups, gkey)
+				s.removeGroup(gkey, g)
 				continue
 			}
 		}
@@ -60,13 +60,17 @@ func (s *MemoryStore) sweepLocked(now time.Time) {
 func (s *MemoryStore) sweepGroup(g *group, cutoff int64) (remove bool) {
 	var oldest int64
 	for name, f := range g.families {
-		for key, se := range f.series {
+		kept := f.series[:0]
+		for _, se := range f.series {
 			if expired(se.pushed, cutoff) {
-				delete(f.series, key)
+				s.forget(g, name, se)
 				continue
 			}
 			oldest = minTime(oldest, se.pushed)
+			kept = append(kept, se)
 		}
+		clear(f.series[len(kept):])
+		f.series = kept
 		if len(f.series) == 0 {
 			s.dropFamily(g, name)
 		}

@@ -5,23 +5,48 @@ import (
 	"time"
 )
 
-// series is the stored state of one series: its identity (labels) and its
+// series is the stored state of one series: its identity (pushed labels;
+// the family name and grouping labels are its family's and group's) and its
 // value. Scalar types (counter, gauge, untyped) use value; histograms, gauge
 // histograms and summaries use dist. Windowed clear modes hang their window
 // of values off this struct (win, nil otherwise; value is then the latest
 // pushed value), which is why the merge functions take the whole series
 // rather than bare values.
+//
+// It is kept small (64 bytes) because a store holds millions: plain data
+// only, no maps, no closures, so a snapshot can copy it as it is.
 type series struct {
-	labels []labelPair // full label set, sorted by name, clear mode label removed
-	mode   ClearMode   // mode of the latest push of this series
+	// key is the pushed labels, grouping labels and the clear mode label
+	// excluded, encoded by labelsKey (grouping.go): the series' key in its
+	// family and its label storage at once.
+	key    string
 	value  float64
-	dist   *distribution
 	pushed int64 // unix nanoseconds of the latest push mentioning it (expiry)
-	// created is the series' created time (created.go); zero for types without.
-	created time.Time
-
+	// created is the series' created time (created.go): unix seconds and
+	// nanoseconds + 1; createdNsec 0 means none (types without, or unset).
+	created     int64
+	createdNsec int32
+	mode        ClearMode // mode of the latest push of this series
+	dist        *distribution
 	// win holds a windowed clear mode's values (window.go); nil otherwise.
 	win *window
+}
+
+// createdTime returns se's created time, the zero time if none.
+func (se *series) createdTime() time.Time {
+	if se.createdNsec == 0 {
+		return time.Time{}
+	}
+	return time.Unix(se.created, int64(se.createdNsec-1)).UTC()
+}
+
+// setCreated sets se's created time; the zero time clears it.
+func (se *series) setCreated(t time.Time) {
+	if t.IsZero() {
+		se.created, se.createdNsec = 0, 0
+		return
+	}
+	se.created, se.createdNsec = t.Unix(), int32(t.Nanosecond())+1
 }
 
 // distribution is the value of a histogram or summary.
@@ -42,7 +67,7 @@ type quantile struct{ quantile, value float64 }
 // src's clear mode. It cannot fail: every check happened when the push was
 // validated. src is owned by the push and may be taken over by dst.
 func merge(dst, src *series) {
-	dst.created = src.created // set by stampCreated (created.go)
+	dst.created, dst.createdNsec = src.created, src.createdNsec // set by stampCreated (created.go)
 	if mergeWindow(dst, src) {
 		return // Windowed, or a change to or from windowed (window.go).
 	}

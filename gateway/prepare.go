@@ -23,8 +23,10 @@ type pushFamily struct {
 	typ        dto.MetricType
 	help       string // "" when the push has no HELP
 	familyMode bool   // every sample has clear mode family
-	keys       []string
-	series     []*series // parallel to keys
+	series     []*series
+	// hashes are the series' identity hashes (identityHash), parallel to
+	// series, computed before the lock for the clash index.
+	hashes []uint64
 }
 
 // preparePush validates families without looking at the store: names,
@@ -58,26 +60,36 @@ func prepareFamily(group []labelPair, mf *fam.Family) (*pushFamily, error) {
 		name:   name,
 		typ:    typ,
 		help:   mf.Help,
-		keys:   make([]string, 0, len(mf.Metrics)),
 		series: make([]*series, 0, len(mf.Metrics)),
+		hashes: make([]uint64, 0, len(mf.Metrics)),
 	}
-	seen := make(map[string]struct{}, len(mf.Metrics))
+	var seen map[string]struct{} // only for families of more than a few series
+	if len(mf.Metrics) > 8 {
+		seen = make(map[string]struct{}, len(mf.Metrics))
+	}
 	families := 0
 	for i := range mf.Metrics {
 		s, err := prepareSeries(group, name, typ, &mf.Metrics[i])
 		if err != nil {
 			return nil, err
 		}
-		key := labelsKey(s.labels)
-		if _, dup := seen[key]; dup {
-			return nil, &ValidationError{Metric: name + labelString(s.labels), Reason: "series pushed twice (labels are compared without the clear mode label)"}
+		dup := false
+		if seen != nil {
+			_, dup = seen[s.key]
+			seen[s.key] = struct{}{}
+		} else {
+			for _, o := range pf.series {
+				dup = dup || o.key == s.key
+			}
 		}
-		seen[key] = struct{}{}
+		if dup {
+			return nil, &ValidationError{Metric: name + labelString(fullLabels(group, s.key)), Reason: "series pushed twice (labels are compared without the clear mode label)"}
+		}
 		if s.mode == ClearModeFamily {
 			families++
 		}
-		pf.keys = append(pf.keys, key)
 		pf.series = append(pf.series, s)
+		pf.hashes = append(pf.hashes, identityHash(name, group, s.key))
 	}
 	if families > 0 && families < len(pf.series) {
 		return nil, &ValidationError{Metric: name, Reason: "clearmode family mixed with other clear modes in one family"}
@@ -117,14 +129,15 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *fam.Me
 			return nil, &ValidationError{Metric: name, Reason: fmt.Sprintf("label %q given twice", pushed[i].name)}
 		}
 	}
-	s := &series{labels: withGrouping(group, pushed)}
-	id := name + labelString(s.labels)
+	s := &series{key: labelsKey(pushedOnly(group, pushed))}
+	// The series as an error message names it; built only on error.
+	id := func() string { return name + labelString(fullLabels(group, s.key)) }
 
 	s.mode = DefaultClearMode(typ)
 	if modeLabel != "" {
 		mode, spec, err := clearmode.Parse(modeValue)
 		if err != nil {
-			return nil, &ValidationError{Metric: id, Err: err}
+			return nil, &ValidationError{Metric: id(), Err: err}
 		}
 		s.mode = mode
 		if spec != nil {
@@ -132,42 +145,36 @@ func prepareSeries(group []labelPair, name string, typ dto.MetricType, m *fam.Me
 		}
 	}
 	if m.HasTimestamp {
-		return nil, &ValidationError{Metric: id, Reason: "pushed metrics must not carry timestamps"}
+		return nil, &ValidationError{Metric: id(), Reason: "pushed metrics must not carry timestamps"}
 	}
 	if err := setValue(s, typ, m); err != nil {
-		return nil, &ValidationError{Metric: id, Err: err}
+		return nil, &ValidationError{Metric: id(), Err: err}
 	}
-	s.created = pushedCreated(typ, m) // the pushed created timestamp, if any (created.go)
+	s.setCreated(pushedCreated(typ, m)) // the pushed created timestamp, if any (created.go)
 	if s.win != nil {
 		if err := checkWindowed(typ, s.value, modeValue); err != nil {
-			return nil, &ValidationError{Metric: id, Err: err}
+			return nil, &ValidationError{Metric: id(), Err: err}
 		}
 	}
 	return s, nil
 }
 
-// withGrouping merges the sorted grouping and pushed labels. A grouping label
-// wins over a pushed label of the same name (as in the Pushgateway); pushed
-// labels with an empty value are dropped, because Prometheus treats an empty
-// label as an absent one and identity must agree with that.
-func withGrouping(group, pushed []labelPair) []labelPair {
-	out := make([]labelPair, 0, len(group)+len(pushed))
-	i, j := 0, 0
-	for i < len(group) || j < len(pushed) {
-		switch {
-		case j == len(pushed) || (i < len(group) && group[i].name < pushed[j].name):
-			out = append(out, group[i])
+// pushedOnly filters sorted pushed labels in place to those a series stores
+// (grouping labels are the group's): a grouping label wins over a pushed
+// label of the same name (as in the Pushgateway), and pushed labels with an
+// empty value are dropped, because Prometheus treats an empty label as an
+// absent one and identity must agree with that.
+func pushedOnly(group, pushed []labelPair) []labelPair {
+	out := pushed[:0]
+	i := 0
+	for _, l := range pushed {
+		for i < len(group) && group[i].name < l.name {
 			i++
-		case i == len(group) || pushed[j].name < group[i].name:
-			if pushed[j].value != "" {
-				out = append(out, pushed[j])
-			}
-			j++
-		default: // same name: the grouping label wins
-			out = append(out, group[i])
-			i++
-			j++
 		}
+		if l.value == "" || (i < len(group) && group[i].name == l.name) {
+			continue
+		}
+		out = append(out, l)
 	}
 	return out
 }

@@ -51,22 +51,10 @@ func checkPushTimeNames(pushed []*pushFamily) error {
 	return nil
 }
 
-// touch records a successful push into g at now: the group's push time and
-// the push time of every series the push mentioned. Called under the write
-// lock after apply.
-func (s *MemoryStore) touch(g *group, pushed []*pushFamily, now time.Time) {
+// touch records a successful push into g at now (the pushed series were
+// stamped by apply). Called under the write lock after apply.
+func (s *MemoryStore) touch(g *group, now time.Time) {
 	ns := now.UnixNano()
-	for _, pf := range pushed {
-		f := g.families[pf.name]
-		if f == nil {
-			continue
-		}
-		for _, key := range pf.keys {
-			if se := f.series[key]; se != nil {
-				se.pushed = ns
-			}
-		}
-	}
 	g.pushed = ns
 	g.oldest = minTime(g.oldest, ns)
 	s.oldest = minTime(s.oldest, ns)
@@ -83,7 +71,7 @@ func (s *MemoryStore) RecordFailure(groupLabels map[string]string) {
 	g := s.groups[gkey]
 	if g == nil {
 		g = &group{labels: glabels, families: map[string]*family{}}
-		s.groups[gkey] = g
+		s.addGroup(gkey, g)
 	}
 	g.failed = ns
 	if len(g.families) == 0 {
@@ -99,6 +87,9 @@ func (s *MemoryStore) Wipe() {
 	defer s.mu.Unlock()
 	s.groups = map[string]*group{}
 	s.names = map[string]*nameEntry{}
+	s.order = nil
+	s.index, s.overflow = map[uint64]*group{}, map[uint64][]*group{}
+	s.nseries = 0
 	s.oldest = 0
 }
 
@@ -109,7 +100,7 @@ func (s *MemoryStore) withPushTimes(out []*dto.MetricFamily) []*dto.MetricFamily
 	if len(s.groups) == 0 {
 		return out
 	}
-	groups := slices.SortedFunc(maps.Values(s.groups), func(a, b *group) int { return compareLabels(a.labels, b.labels) })
+	groups := s.order
 	ok := &dto.MetricFamily{Name: new(PushTimeMetric), Help: new(pushTimeHelp), Type: dto.MetricType_GAUGE.Enum()}
 	failed := &dto.MetricFamily{Name: new(PushFailureTimeMetric), Help: new(pushFailureTimeHelp), Type: dto.MetricType_GAUGE.Enum()}
 	for _, g := range groups {
@@ -160,7 +151,7 @@ func (s *MemoryStore) Groups() []GroupSnapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	now := s.now()
-	groups := slices.SortedFunc(maps.Values(s.groups), func(a, b *group) int { return compareLabels(a.labels, b.labels) })
+	groups := s.order
 	out := make([]GroupSnapshot, 0, len(groups))
 	for _, g := range groups {
 		gs := GroupSnapshot{
@@ -179,25 +170,19 @@ func (s *MemoryStore) Groups() []GroupSnapshot {
 			}
 			// As Gather exposes them: windowed series by their statistic now,
 			// created timestamps kept.
-			var all []*series
 			var last int64
+			mf := &dto.MetricFamily{Name: new(name), Type: e.typ.Enum()}
 			for _, se := range g.families[name].series {
 				last = max(last, se.pushed)
 				if x := exposed(se, now); x != nil {
-					all = append(all, x)
+					mf.Metric = append(mf.Metric, toMetric(e.typ, g.labels, x))
 				}
 			}
-			if len(all) == 0 {
+			if len(mf.Metric) == 0 {
 				continue
 			}
-			slices.SortFunc(all, func(a, b *series) int { return compareLabels(a.labels, b.labels) })
-			mf := &dto.MetricFamily{Name: new(name), Type: e.typ.Enum(), Metric: make([]*dto.Metric, len(all))}
 			if e.help != "" {
 				mf.Help = new(e.help)
-			}
-			for i, se := range all {
-				mf.Metric[i] = toMetric(e.typ, se)
-				exposeCreated(mf.Metric[i], e.typ, se)
 			}
 			gs.Families = append(gs.Families, FamilySnapshot{Family: mf, LastPush: timeOf(last)})
 		}

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,6 +44,13 @@ type Store interface {
 
 // MemoryStore is a Store kept in memory.
 //
+// State, all under mu: groups by grouping key, each holding its families,
+// each a slice of series sorted by encoded pushed labels; names, the
+// store-wide view of each family name; index, the clash index from series
+// identity hash to owning group; order, the groups sorted by labels; and the
+// counts Stats reports. Every structure is plain data (no closures or
+// goroutines), so it can be snapshotted and rebuilt.
+//
 // The zero value is not usable; call NewMemoryStore.
 type MemoryStore struct {
 	now func() time.Time // the clock; injectable so tests drive time
@@ -50,9 +58,18 @@ type MemoryStore struct {
 	mu     sync.RWMutex
 	groups map[string]*group     // by labelsKey of the grouping labels
 	names  map[string]*nameEntry // family name → type, HELP, holders
+	order  []*group              // every group, sorted by labels (exposition order)
+	// index maps identityHash of every stored series to the group holding
+	// it; overflow holds further groups for hashes that collide (rare), so
+	// the cross-group clash check is O(pushed series).
+	index    map[uint64]*group
+	overflow map[uint64][]*group
+	nseries  int // stored series
 
 	ttl    time.Duration // expiry; 0 = off (see expiry.go)
 	oldest int64         // lower bound of the push times expiry looks at, unix ns; 0 = none
+
+	maxSeries, maxSeriesPerGroup int // 0 = unlimited
 }
 
 // StoreOptions configures a MemoryStore. The zero value is usable.
@@ -63,6 +80,32 @@ type StoreOptions struct {
 	// TTL, when positive, removes series not pushed for longer than TTL, and
 	// groups left without series (see Sweep). 0 keeps everything.
 	TTL time.Duration
+	// MaxSeries bounds the series stored in all groups together; a push that
+	// would exceed it is rejected whole with a *LimitError. 0 = unlimited.
+	MaxSeries int
+	// MaxSeriesPerGroup bounds the series of one group likewise. 0 =
+	// unlimited.
+	MaxSeriesPerGroup int
+}
+
+// StoreStats are a store's sizes, maintained as it changes (O(1) to read).
+type StoreStats struct {
+	Groups int // groups, including those holding only a failure time
+	Series int // stored series (a histogram or summary series counts once)
+}
+
+// LimitError is a push rejected because applying it would exceed a series
+// limit (StoreOptions.MaxSeries or MaxSeriesPerGroup); nothing changed. The
+// HTTP API answers 429.
+type LimitError struct {
+	Limit string // "max_series" or "max_series_per_group"
+	Max   int    // the limit
+	Would int    // the count the push would have led to
+}
+
+func (e *LimitError) Error() string {
+	return "push rejected: it would store " + strconv.Itoa(e.Would) + " series, over the limit " +
+		e.Limit + "=" + strconv.Itoa(e.Max)
 }
 
 // group is the set of families pushed under one grouping key.
@@ -72,12 +115,27 @@ type group struct {
 	// Unix nanoseconds, 0 = none: last successful and failed push, and a
 	// lower bound of the push times that keep the group alive (expiry).
 	pushed, failed, oldest int64
+	nseries                int // series in all its families
 }
 
-// family is one family's series within a group, by labelsKey of the full
-// label set.
+// family is one family's series within a group, sorted by key (the encoded
+// pushed labels): lookups are binary searches, the exposition order needs no
+// sort, and there is no per-family map.
 type family struct {
-	series map[string]*series
+	series []*series
+}
+
+// find returns the index of key in f.series, or where it would go.
+func (f *family) find(key string) (int, bool) {
+	return slices.BinarySearchFunc(f.series, key, func(se *series, k string) int { return strings.Compare(se.key, k) })
+}
+
+// get returns the series with key, nil if none.
+func (f *family) get(key string) *series {
+	if i, ok := f.find(key); ok {
+		return f.series[i]
+	}
+	return nil
 }
 
 // nameEntry is the store-wide view of a family name: its type, the latest
@@ -97,12 +155,24 @@ func NewMemoryStore(opts StoreOptions) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
-	return &MemoryStore{now: now, groups: map[string]*group{}, names: map[string]*nameEntry{}, ttl: opts.TTL}
+	return &MemoryStore{
+		now: now, groups: map[string]*group{}, names: map[string]*nameEntry{},
+		index: map[uint64]*group{}, overflow: map[uint64][]*group{},
+		ttl: opts.TTL, maxSeries: max(opts.MaxSeries, 0), maxSeriesPerGroup: max(opts.MaxSeriesPerGroup, 0),
+	}
+}
+
+// Stats returns the store's group and series counts.
+func (s *MemoryStore) Stats() StoreStats {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return StoreStats{Groups: len(s.groups), Series: s.nseries}
 }
 
 // Push implements Store. Families are validated without the lock, then
 // checked against the stored state under the lock, then applied; applying
-// cannot fail, so a rejected push leaves the store untouched.
+// cannot fail, so a rejected push leaves the store untouched. Errors are
+// *ValidationError (content) or *LimitError (series limits).
 func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, families []fam.Family, replaceGroup bool) error {
 	glabels := sortedLabels(groupLabels)
 	pushed, err := preparePush(glabels, families)
@@ -123,7 +193,7 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 	// Expired series are neither checked against nor merged into.
 	s.sweepLocked(now)
 	g := s.groups[gkey] // nil when the group is new
-	if err := s.check(g, glabels, pushed); err != nil {
+	if err := s.check(g, glabels, pushed, replaceGroup); err != nil {
 		return err
 	}
 	if g == nil {
@@ -131,29 +201,45 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 			return nil // Nothing to store; an empty group is not kept.
 		}
 		g = &group{labels: glabels, families: make(map[string]*family, len(pushed))}
-		s.groups[gkey] = g
+		s.addGroup(gkey, g)
 	}
 	stampWindows(pushed, now) // the time windowed values enter their window
 	// Created times: first stored, or the pusher's (created.go).
 	stampCreated(g, pushed, now)
-	s.apply(g, pushed, replaceGroup)
-	s.touch(g, pushed, now)
+	s.apply(g, pushed, replaceGroup, now.UnixNano())
+	s.touch(g, now)
 	if len(g.families) == 0 {
-		delete(s.groups, gkey)
+		s.removeGroup(gkey, g)
 	}
 	return nil
 }
 
+// addGroup stores the new group g under gkey, keeping order sorted.
+func (s *MemoryStore) addGroup(gkey string, g *group) {
+	s.groups[gkey] = g
+	i, _ := slices.BinarySearchFunc(s.order, g, func(a, b *group) int { return compareLabels(a.labels, b.labels) })
+	s.order = slices.Insert(s.order, i, g)
+}
+
+// removeGroup removes g, stored under gkey, with its series.
+func (s *MemoryStore) removeGroup(gkey string, g *group) {
+	for name := range g.families {
+		s.dropFamily(g, name)
+	}
+	delete(s.groups, gkey)
+	if i, ok := slices.BinarySearchFunc(s.order, g, func(a, b *group) int { return compareLabels(a.labels, b.labels) }); ok {
+		s.order = slices.Delete(s.order, i, i+1)
+	}
+}
+
 // check validates pushed families against the stored state without changing
 // it. g is the target group, nil if it does not exist yet.
-func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily) error {
-	pushedTypes := make(map[string]dto.MetricType, len(pushed))
-	for _, pf := range pushed {
-		pushedTypes[pf.name] = pf.typ
-	}
+func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily, replaceGroup bool) error {
 	typeOf := func(name string) (dto.MetricType, bool) {
-		if t, ok := pushedTypes[name]; ok {
-			return t, true
+		for _, pf := range pushed { // a handful of families: no map
+			if pf.name == name {
+				return pf.typ, true
+			}
 		}
 		if e := s.names[name]; e != nil {
 			return e.typ, true
@@ -173,11 +259,122 @@ func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily)
 			}
 			continue
 		}
-		if err := seriesClash(e, g, glabels, pf); err != nil {
+		if err := s.seriesClash(g, glabels, pf); err != nil {
 			return err
 		}
 	}
+	return s.checkLimits(g, pushed, replaceGroup)
+}
+
+// checkLimits rejects a push that would leave more series than a limit
+// allows, counting what the push adds and what it drops (PUT, family mode).
+func (s *MemoryStore) checkLimits(g *group, pushed []*pushFamily, replaceGroup bool) error {
+	if s.maxSeries == 0 && s.maxSeriesPerGroup == 0 {
+		return nil
+	}
+	before, after := 0, 0
+	if g != nil {
+		before = g.nseries
+		if !replaceGroup {
+			after = g.nseries
+		}
+	}
+	for _, pf := range pushed {
+		var f *family
+		if g != nil {
+			f = g.families[pf.name]
+		}
+		if f != nil && !replaceGroup {
+			after -= len(f.series)
+		}
+		n := len(pf.series)
+		if f != nil && !pf.familyMode {
+			n = len(f.series)
+			for _, se := range pf.series {
+				if f.get(se.key) == nil {
+					n++
+				}
+			}
+		}
+		after += n
+	}
+	if m := s.maxSeriesPerGroup; m > 0 && after > m && after > before {
+		return &LimitError{Limit: "max_series_per_group", Max: m, Would: after}
+	}
+	if m, total := s.maxSeries, s.nseries-before+after; m > 0 && total > m && after > before {
+		return &LimitError{Limit: "max_series", Max: m, Would: total}
+	}
 	return nil
+}
+
+// seriesClash rejects a pushed series equal (same name, same full label set)
+// to a series stored in another group: the scrape would expose it twice. The
+// index finds the candidate groups by identity hash; each is verified.
+func (s *MemoryStore) seriesClash(g *group, glabels []labelPair, pf *pushFamily) error {
+	for i, h := range pf.hashes {
+		o, ok := s.index[h]
+		if !ok {
+			continue
+		}
+		if err := s.clashWith(o, g, glabels, pf, pf.series[i]); err != nil {
+			return err
+		}
+		for _, o := range s.overflow[h] {
+			if err := s.clashWith(o, g, glabels, pf, pf.series[i]); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// clashWith reports a clash if group o, not the target g, holds se.
+func (s *MemoryStore) clashWith(o, g *group, glabels []labelPair, pf *pushFamily, se *series) error {
+	if o == g {
+		return nil
+	}
+	f := o.families[pf.name]
+	if f == nil {
+		return nil
+	}
+	if k, ok := pushedKey(glabels, se.key, o.labels); !ok || f.get(k) == nil {
+		return nil // a hash collision
+	}
+	return &ValidationError{
+		Metric: pf.name + labelString(fullLabels(glabels, se.key)),
+		Reason: "series already pushed to group " + labelString(o.labels),
+	}
+}
+
+// indexAdd records that g holds the series of identity hash h.
+func (s *MemoryStore) indexAdd(h uint64, g *group) {
+	o, ok := s.index[h]
+	switch {
+	case !ok:
+		s.index[h] = g
+	case o != g && !slices.Contains(s.overflow[h], g):
+		s.overflow[h] = append(s.overflow[h], g)
+	}
+}
+
+// indexRemove forgets that g holds the series of identity hash h.
+func (s *MemoryStore) indexRemove(h uint64, g *group) {
+	more := s.overflow[h]
+	if s.index[h] == g {
+		if len(more) == 0 {
+			delete(s.index, h)
+			return
+		}
+		s.index[h] = more[len(more)-1]
+		more = more[:len(more)-1]
+	} else if i := slices.Index(more, g); i >= 0 {
+		more = slices.Delete(more, i, i+1)
+	}
+	if len(more) == 0 {
+		delete(s.overflow, h)
+	} else {
+		s.overflow[h] = more
+	}
 }
 
 // exposedSuffixes are the sample names a histogram or summary x exposes
@@ -197,7 +394,35 @@ func suffixClash(name string, typ dto.MetricType, typeOf func(string) (dto.Metri
 			}
 		}
 	}
+	if err := totalClash(name, typ, typeOf); err != nil {
+		return err
+	}
 	return createdClash(name, typ, typeOf) // the OpenMetrics _created series (created.go)
+}
+
+// totalClash rejects names that become one OpenMetrics family: a counter
+// x_total, or x, is family x with the sample x_total, so no other family may
+// be named x, nor x_total beside a counter x.
+func totalClash(name string, typ dto.MetricType, typeOf func(string) (dto.MetricType, bool)) error {
+	if typ == dto.MetricType_COUNTER {
+		other := name + "_total"
+		if base, ok := strings.CutSuffix(name, "_total"); ok {
+			other = base
+		}
+		if t, ok := typeOf(other); ok {
+			return &ValidationError{Metric: name, Reason: fmt.Sprintf("counter would share the OpenMetrics family of %s %s", typeName(t), other)}
+		}
+		return nil
+	}
+	if t, ok := typeOf(name + "_total"); ok && t == dto.MetricType_COUNTER {
+		return &ValidationError{Metric: name, Reason: fmt.Sprintf("name is the OpenMetrics family of counter %s_total", name)}
+	}
+	if base, ok := strings.CutSuffix(name, "_total"); ok {
+		if t, ok := typeOf(base); ok && t == dto.MetricType_COUNTER {
+			return &ValidationError{Metric: name, Reason: fmt.Sprintf("name is the OpenMetrics sample of counter %s", base)}
+		}
+	}
+	return nil
 }
 
 func exposes(t dto.MetricType, suffix string) bool {
@@ -210,62 +435,23 @@ func exposes(t dto.MetricType, suffix string) bool {
 	return false
 }
 
-// seriesClash rejects a pushed series equal (same name, same full label set)
-// to a series stored in another group: the scrape would expose it twice.
-// Only groups whose grouping labels agree with the target group's can hold
-// such a series, so most pushes check no other group at all.
-func seriesClash(e *nameEntry, g *group, glabels []labelPair, pf *pushFamily) error {
-	for h, hf := range e.holders {
-		if h == g || !agree(h.labels, glabels) {
-			continue
-		}
-		for i, key := range pf.keys {
-			if _, ok := hf.series[key]; ok {
-				return &ValidationError{
-					Metric: pf.name + labelString(pf.series[i].labels),
-					Reason: fmt.Sprintf("series already pushed to group %s", labelString(h.labels)),
-				}
-			}
-		}
-	}
-	return nil
-}
-
-// agree reports whether two sorted label sets have equal values for the names
-// they share.
-func agree(a, b []labelPair) bool {
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch c := strings.Compare(a[i].name, b[j].name); {
-		case c < 0:
-			i++
-		case c > 0:
-			j++
-		default:
-			if a[i].value != b[j].value {
-				return false
-			}
-			i++
-			j++
-		}
-	}
-	return true
-}
-
-// apply merges checked families into g. It must not fail.
-func (s *MemoryStore) apply(g *group, pushed []*pushFamily, replaceGroup bool) {
+// apply merges checked families into g, stamping merged series with push
+// time ns. It must not fail.
+func (s *MemoryStore) apply(g *group, pushed []*pushFamily, replaceGroup bool, ns int64) {
 	if replaceGroup {
-		keep := make(map[string]bool, len(pushed))
-		for _, pf := range pushed {
-			keep[pf.name] = true
-		}
 		for name := range g.families {
-			if !keep[name] {
+			if !slices.ContainsFunc(pushed, func(pf *pushFamily) bool { return pf.name == name }) {
 				s.dropFamily(g, name)
 			}
 		}
 	}
+	var added []*series
 	for _, pf := range pushed {
+		f := g.families[pf.name]
+		if f != nil && pf.familyMode {
+			// Family mode: the pushed samples become the family.
+			s.clearFamily(g, pf.name, f)
+		}
 		e := s.names[pf.name]
 		if e == nil {
 			e = &nameEntry{typ: pf.typ, holders: map[*group]*family{}}
@@ -274,24 +460,71 @@ func (s *MemoryStore) apply(g *group, pushed []*pushFamily, replaceGroup bool) {
 		if pf.help != "" {
 			e.help = pf.help // The latest pushed HELP wins store-wide.
 		}
-		f := g.families[pf.name]
-		if f == nil || pf.familyMode {
-			// Family mode: the pushed samples become the family.
-			f = &family{series: make(map[string]*series, len(pf.series))}
+		if f == nil {
+			f = &family{series: make([]*series, 0, len(pf.series))}
 			g.families[pf.name] = f
 			e.holders[g] = f
 		}
-		for i, key := range pf.keys {
-			if cur := f.series[key]; cur != nil {
-				merge(cur, pf.series[i])
-			} else {
-				f.series[key] = pf.series[i]
+		added = added[:0]
+		for i, src := range pf.series {
+			src.pushed = ns
+			if cur := f.get(src.key); cur != nil {
+				merge(cur, src)
+				cur.pushed = ns
+				continue
 			}
+			added = append(added, src)
+			s.indexAdd(pf.hashes[i], g)
+		}
+		if len(added) > 0 {
+			f.series = insertSorted(f.series, added)
+			s.nseries += len(added)
+			g.nseries += len(added)
 		}
 	}
 }
 
+// insertSorted merges the new series added (keys not in sorted) into sorted:
+// O(len(sorted) + k log k) for k added, however many are added at once.
+func insertSorted(sorted, added []*series) []*series {
+	byKey := func(a, b *series) int { return strings.Compare(a.key, b.key) }
+	slices.SortFunc(added, byKey)
+	n := len(sorted)
+	sorted = slices.Grow(sorted, len(added))[:n+len(added)]
+	// Merge from the back so nothing is overwritten before it is moved.
+	i, j := n-1, len(added)-1
+	for k := len(sorted) - 1; j >= 0; k-- {
+		if i >= 0 && sorted[i].key > added[j].key {
+			sorted[k] = sorted[i]
+			i--
+		} else {
+			sorted[k] = added[j]
+			j--
+		}
+	}
+	return sorted
+}
+
+// forget removes se, of family name in g, from the index and the counts.
+func (s *MemoryStore) forget(g *group, name string, se *series) {
+	s.indexRemove(identityHash(name, g.labels, se.key), g)
+	s.nseries--
+	g.nseries--
+}
+
+// clearFamily removes every series of f, family name of g, keeping f.
+func (s *MemoryStore) clearFamily(g *group, name string, f *family) {
+	for _, se := range f.series {
+		s.forget(g, name, se)
+	}
+	clear(f.series)
+	f.series = f.series[:0]
+}
+
 func (s *MemoryStore) dropFamily(g *group, name string) {
+	if f := g.families[name]; f != nil {
+		s.clearFamily(g, name, f)
+	}
 	delete(g.families, name)
 	if e := s.names[name]; e != nil {
 		delete(e.holders, g)
@@ -306,70 +539,85 @@ func (s *MemoryStore) Delete(groupLabels map[string]string) {
 	gkey := labelsKey(sortedLabels(groupLabels))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.groups[gkey]
-	if g == nil {
-		return
+	if g := s.groups[gkey]; g != nil {
+		s.removeGroup(gkey, g)
 	}
-	for name := range g.families {
-		s.dropFamily(g, name)
-	}
-	delete(s.groups, gkey)
 }
 
 // Gather implements prometheus.Gatherer: one MetricFamily per stored name
 // with the series of every group (clear mode labels are never stored), HELP
-// as last pushed, families sorted by name and metrics by label set. Histogram
-// counts are exposed as integers when they all are, else as floats. Every
-// group adds its push_time_seconds and push_failure_time_seconds sample;
-// expired series are swept first. It never fails.
+// as last pushed, families sorted by name. Metrics are in exposition order:
+// by group (sorted by grouping labels), then by pushed labels within the
+// group, as the text scrape writes them (expose.go). Histogram counts are
+// exposed as integers when they all are, else as floats. Every group adds its
+// push_time_seconds and push_failure_time_seconds sample; expired series are
+// swept first. It never fails.
 func (s *MemoryStore) Gather() ([]*dto.MetricFamily, error) {
 	s.Sweep()
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	now := s.now() // windowed series expose their window's statistic at now
-	names := slices.Sorted(maps.Keys(s.names))
-	out := make([]*dto.MetricFamily, 0, len(names))
-	var all []*series
-	for _, name := range names {
+	out := make([]*dto.MetricFamily, 0, len(s.names))
+	for _, name := range slices.Sorted(maps.Keys(s.names)) {
 		e := s.names[name]
-		all = all[:0]
-		for _, f := range e.holders {
-			for _, se := range f.series {
-				if se = exposed(se, now); se != nil { // nil: an empty window
-					all = append(all, se)
-				}
-			}
-		}
-		if len(all) == 0 {
-			continue
-		}
-		slices.SortFunc(all, func(a, b *series) int { return compareLabels(a.labels, b.labels) })
 		// A copy of the HELP: the family is encoded after the lock is released,
 		// while pushes may change e.help.
 		help := e.help
-		mf := &dto.MetricFamily{Name: &name, Type: e.typ.Enum(), Help: &help, Metric: make([]*dto.Metric, len(all))}
 		if help == "" {
 			// Every family gets a HELP line: promtool check metrics (and
 			// Prometheus's metadata API) want one, and Gravel-style bodies
 			// often carry none.
-			mf.Help = &defaultHelp
+			help = defaultHelp
 		}
-		for i, se := range all {
-			mf.Metric[i] = toMetric(e.typ, se)
+		mf := &dto.MetricFamily{Name: new(name), Type: e.typ.Enum(), Help: &help}
+		for _, h := range s.holdersInOrder(e) {
+			for _, se := range h.f.series {
+				if se = exposed(se, now); se != nil { // nil: an empty window
+					mf.Metric = append(mf.Metric, toMetric(e.typ, h.g.labels, se))
+				}
+			}
 		}
-		out = append(out, mf)
+		if len(mf.Metric) > 0 {
+			out = append(out, mf)
+		}
 	}
 	return s.withPushTimes(out), nil
 }
 
+// holder is one group's family of a name.
+type holder struct {
+	g *group
+	f *family
+}
+
+// holdersInOrder returns the groups holding e's name, in group order. Called
+// under the lock.
+func (s *MemoryStore) holdersInOrder(e *nameEntry) []holder {
+	hs := make([]holder, 0, len(e.holders))
+	if len(e.holders)*8 < len(s.order) {
+		for g, f := range e.holders {
+			hs = append(hs, holder{g, f})
+		}
+		slices.SortFunc(hs, func(a, b holder) int { return compareLabels(a.g.labels, b.g.labels) })
+		return hs
+	}
+	for _, g := range s.order {
+		if f := e.holders[g]; f != nil {
+			hs = append(hs, holder{g, f})
+		}
+	}
+	return hs
+}
+
 // defaultHelp is the HELP of a family pushed without one.
-var defaultHelp = "Pushed to the gateway without HELP."
+const defaultHelp = "Pushed to the gateway without HELP."
 
 // toMetric renders a stored series. It copies every value, so the result
 // stays valid after the lock is released.
-func toMetric(typ dto.MetricType, se *series) *dto.Metric {
-	m := &dto.Metric{Label: make([]*dto.LabelPair, len(se.labels))}
-	for i, l := range se.labels {
+func toMetric(typ dto.MetricType, glabels []labelPair, se *series) *dto.Metric {
+	labels := fullLabels(glabels, se.key)
+	m := &dto.Metric{Label: make([]*dto.LabelPair, len(labels))}
+	for i, l := range labels {
 		m.Label[i] = &dto.LabelPair{Name: &l.name, Value: &l.value}
 	}
 	switch typ {
