@@ -43,6 +43,9 @@ type Options struct {
 	// Idempotency configures how long and how many answers to pushes with an
 	// Idempotency-Key header are remembered (idempotency.go).
 	Idempotency IdempotencyOptions
+	// Limits bounds each push (limits.go); the zero value applies the
+	// defaults.
+	Limits Limits
 }
 
 // Gateway is the HTTP API of the aggregating push gateway, compatible with
@@ -80,6 +83,9 @@ type Gateway struct {
 	quitOnce  sync.Once
 
 	idem *idempotency // Idempotency-Key answers (idempotency.go)
+
+	limits Limits      // effective per-push limits (limits.go)
+	self   selfMetrics // push latency, limit rejections, store size (metrics.go)
 }
 
 // Results counted by gateway_pushes_total.
@@ -120,6 +126,10 @@ func New(store Store, opts Options) (*Gateway, error) {
 	g := &Gateway{store: store, logger: logger, maxBody: maxBody, pushes: pushes}
 	g.flags, g.started, g.adminAPI, g.lifecycle, g.quit = opts.Flags, time.Now(), opts.EnableAdminAPI, opts.EnableLifecycle, opts.Quit
 	if err := g.initIdempotency(reg, opts.Idempotency); err != nil {
+		return nil, err
+	}
+	g.limits = opts.Limits.Effective()
+	if err := g.initSelfMetrics(reg, store); err != nil {
 		return nil, err
 	}
 
@@ -168,7 +178,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case http.MethodGet, http.MethodHead:
 			g.scrape.ServeHTTP(w, r)
 		case http.MethodPut, http.MethodPost:
-			g.handlePush(w, r, "")
+			g.servePush(w, r, "")
 		case http.MethodDelete:
 			g.handleDelete(w, r, "")
 		default:
@@ -178,7 +188,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		grouping := strings.TrimPrefix(path, "/metrics")
 		switch r.Method {
 		case http.MethodPut, http.MethodPost:
-			g.handlePush(w, r, grouping)
+			g.servePush(w, r, grouping)
 		case http.MethodDelete:
 			g.handleDelete(w, r, grouping)
 		default:
@@ -232,14 +242,23 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, grouping st
 		}
 		return
 	}
-	if err := g.checkOwnNames(fams); err != nil {
+	if err := g.checkOwnNames(fams, len(labels) == 0); err != nil {
 		g.reject(w, r, http.StatusBadRequest, err)
+		return
+	}
+	if err := g.limits.Check(labels, fams); err != nil {
+		g.reject(w, r, err.(*PushLimitError).Status, err)
 		return
 	}
 	if err := g.store.Push(r.Context(), labels, fams, r.Method == http.MethodPut); err != nil {
 		var ve *ValidationError
 		if errors.As(err, &ve) {
 			g.reject(w, r, http.StatusBadRequest, err)
+			return
+		}
+		var le *LimitError // a store series limit: 429, nothing applied
+		if errors.As(err, &le) {
+			g.reject(w, r, http.StatusTooManyRequests, err)
 			return
 		}
 		g.fail(w, r, err)
@@ -250,8 +269,10 @@ func (g *Gateway) handlePush(w http.ResponseWriter, r *http.Request, grouping st
 }
 
 // checkOwnNames rejects pushed families that would clash with the gateway's
-// own metrics by type or by histogram/summary series names.
-func (g *Gateway) checkOwnNames(fams []fam.Family) error {
+// own metrics by type or by histogram/summary series names, and, in the root
+// group (no grouping labels, like the gateway's own series), any family of
+// one of the gateway's own names: its series could equal the gateway's.
+func (g *Gateway) checkOwnNames(fams []fam.Family, rootGroup bool) error {
 	ownType := func(name string) (dto.MetricType, bool) {
 		if mf := g.reserved[name]; mf != nil {
 			return mf.GetType(), true
@@ -263,6 +284,9 @@ func (g *Gateway) checkOwnNames(fams []fam.Family) error {
 		if t, ok := ownType(name); ok {
 			if t != typ {
 				return &ValidationError{Metric: name, Reason: fmt.Sprintf("type %s clashes with the gateway's own %s of that name", typeName(typ), typeName(t))}
+			}
+			if rootGroup {
+				return &ValidationError{Metric: name, Reason: "the gateway exposes this metric itself; push it under a job, not to the root group"}
 			}
 			continue
 		}
@@ -288,6 +312,7 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, grouping 
 func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, code int, err error) {
 	g.recordPushFailure(r)
 	g.pushes.WithLabelValues(r.Method, resultRejected).Inc()
+	g.countLimitRejection(code, err)
 	g.logger.Debug("push rejected", "method", r.Method, "path", r.URL.EscapedPath(), "remote", r.RemoteAddr, "status", code, "err", err)
 	http.Error(w, err.Error(), code)
 }

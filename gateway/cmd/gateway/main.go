@@ -3,10 +3,15 @@
 //
 // Flags: --web.listen-address (default :9091, repeatable),
 // --web.config.file (exporter-toolkit web configuration: TLS, bcrypt basic
-// auth), --web.systemd-socket (Linux), --web.enable-admin-api (PUT
-// /api/v1/admin/wipe), --web.enable-lifecycle (PUT|POST /-/quit),
-// --push.max-body-bytes, --push.ttl (expire series not pushed for that long;
-// 0 = never), --log.level, --log.format.
+// auth), --web.auth-scrape (default true: reads need credentials too; pushes
+// always do, health checks never), --basic-auth-file (Gravel Gateway's: one
+// bcrypt password hash per line), --web.systemd-socket (Linux),
+// --web.enable-admin-api (PUT /api/v1/admin/wipe), --web.enable-lifecycle
+// (PUT|POST /-/quit), --push.max-body-bytes, --push.max-samples,
+// --push.max-label-name-length, --push.max-label-value-length,
+// --push.max-labels-per-series, --storage.max-series,
+// --storage.max-series-per-group, --push.ttl (expire series not pushed for
+// that long; 0 = never), --log.level, --log.format.
 //
 // --push.idempotency-retention (default 10m; 0 ignores Idempotency-Key
 // headers) and --push.idempotency-max-keys (default 100000) bound the push
@@ -51,8 +56,24 @@ func run(ctx context.Context, args []string) error {
 	app := kingpin.New("gateway", "Aggregating Prometheus push gateway: merges pushes by each sample's clearmode label.")
 	app.HelpFlag.Short('h')
 	webConfig := kingpinflag.AddFlags(app, ":9091")
-	maxBody := app.Flag("push.max-body-bytes", "Largest push body accepted, after decompression.").
+	authScrape := app.Flag("web.auth-scrape", "With basic auth configured, also ask reads (GET /metrics, the status page, /api/v1/metrics and /api/v1/status) for credentials. Pushes always need them; /-/healthy and /-/ready never do. --no-web.auth-scrape opens reads.").
+		Default("true").Bool()
+	basicAuthFile := app.Flag("basic-auth-file", "Gravel Gateway's basic-auth file: one bcrypt hash of a password per line; accepted with any user name, or as the raw password (Authorization: Basic <password>).").
+		Default("").String()
+	maxBody := app.Flag("push.max-body-bytes", "Largest push body accepted, after decompression (413 beyond).").
 		Default(fmt.Sprint(gateway.DefaultMaxBodyBytes)).Int64()
+	maxSamples := app.Flag("push.max-samples", "Most samples in one push (413 beyond; 0: no limit).").
+		Default(fmt.Sprint(gateway.DefaultMaxSamples)).Int()
+	maxNameLen := app.Flag("push.max-label-name-length", "Longest label name in a push, in bytes (400 beyond; 0: no limit).").
+		Default(fmt.Sprint(gateway.DefaultMaxLabelNameLength)).Int()
+	maxValueLen := app.Flag("push.max-label-value-length", "Longest label value in a push, grouping labels included, in bytes (400 beyond; 0: no limit).").
+		Default(fmt.Sprint(gateway.DefaultMaxLabelValueLength)).Int()
+	maxLabels := app.Flag("push.max-labels-per-series", "Most labels of a pushed series, grouping labels included (400 beyond; 0: no limit).").
+		Default(fmt.Sprint(gateway.DefaultMaxLabelsPerSeries)).Int()
+	maxSeries := app.Flag("storage.max-series", "Most series held in all groups together; a push that would exceed it answers 429 (0: no limit).").
+		Default("0").Int()
+	maxSeriesPerGroup := app.Flag("storage.max-series-per-group", "Most series held in one group; a push that would exceed it answers 429 (0: no limit).").
+		Default("0").Int()
 	ttl := app.Flag("push.ttl", "Expire series not pushed for longer than this, and groups left without series (0: never).").
 		Default("0s").Duration()
 	adminAPI := app.Flag("web.enable-admin-api", "Enable the admin API: PUT /api/v1/admin/wipe deletes every group.").Bool()
@@ -70,6 +91,30 @@ func run(ctx context.Context, args []string) error {
 	if *ttl < 0 {
 		return fmt.Errorf("--push.ttl must not be negative, got %v", *ttl)
 	}
+	for name, v := range map[string]int{
+		"push.max-samples": *maxSamples, "push.max-label-name-length": *maxNameLen,
+		"push.max-label-value-length": *maxValueLen, "push.max-labels-per-series": *maxLabels,
+		"storage.max-series": *maxSeries, "storage.max-series-per-group": *maxSeriesPerGroup,
+	} {
+		if v < 0 {
+			return fmt.Errorf("--%s must not be negative, got %d", name, v)
+		}
+	}
+	if *maxBody <= 0 {
+		return fmt.Errorf("--push.max-body-bytes must be positive, got %d", *maxBody)
+	}
+	noLimitIfZero := func(v int) int {
+		if v == 0 {
+			return -1 // gateway.Limits: negative is no limit, 0 the default.
+		}
+		return v
+	}
+	limits := gateway.Limits{
+		MaxSamples:          noLimitIfZero(*maxSamples),
+		MaxLabelNameLength:  noLimitIfZero(*maxNameLen),
+		MaxLabelValueLength: noLimitIfZero(*maxValueLen),
+		MaxLabelsPerSeries:  noLimitIfZero(*maxLabels),
+	}
 	idem := gateway.IdempotencyOptions{Retention: *idemRetention, MaxKeys: *idemMaxKeys}
 	switch {
 	case *idemRetention < 0 || *idemMaxKeys <= 0:
@@ -78,7 +123,33 @@ func run(ctx context.Context, args []string) error {
 		idem.Retention = -1 // off
 	}
 
-	store := gateway.NewMemoryStore(gateway.StoreOptions{TTL: *ttl})
+	// Credentials: checked by the gateway per path, not by exporter-toolkit
+	// (auth.go), which gets a copy of the web config without them.
+	tmp, err := os.MkdirTemp("", "gateway-web-config-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	auth, err := newAuthFiles(*webConfig.WebConfigFile, *basicAuthFile, tmp, logger)
+	if err != nil {
+		return err
+	}
+	derived := auth.DerivedWebConfig()
+	toolkitFlags := *webConfig
+	toolkitFlags.WebConfigFile = &derived
+
+	eff := limits.Effective()
+	current, _ := auth.Current()
+	authOn := current.Enabled()
+	logger.Info("starting gateway",
+		"basic_auth", authOn, "auth_scrape", *authScrape,
+		"max_body_bytes", *maxBody, "max_samples", eff.MaxSamples,
+		"max_label_name_length", eff.MaxLabelNameLength, "max_label_value_length", eff.MaxLabelValueLength,
+		"max_labels_per_series", eff.MaxLabelsPerSeries,
+		"max_series", *maxSeries, "max_series_per_group", *maxSeriesPerGroup,
+		"ttl", *ttl, "idempotency_retention", *idemRetention, "idempotency_max_keys", *idemMaxKeys)
+
+	store := gateway.NewMemoryStore(gateway.StoreOptions{TTL: *ttl, MaxSeries: *maxSeries, MaxSeriesPerGroup: *maxSeriesPerGroup})
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go store.Run(sweepCtx)
@@ -91,17 +162,18 @@ func run(ctx context.Context, args []string) error {
 		EnableLifecycle: *lifecycle,
 		Quit:            func() { close(quit) }, // Called at most once.
 		Idempotency:     idem,
+		Limits:          limits,
 	})
 	if err != nil {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           gw,
+		Handler:           gateway.RequireAuth(gw, auth.Current, gateway.AuthOptions{Scrape: *authScrape, Logger: logger}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelError),
 	}
 	served := make(chan error, 1)
-	go func() { served <- web.ListenAndServe(srv, webConfig, logger) }()
+	go func() { served <- web.ListenAndServe(srv, &toolkitFlags, logger) }()
 
 	select {
 	case err := <-served:
