@@ -12,7 +12,7 @@ BENCH_COUNT ?= 6
 BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 SCENARIO  ?= testdata/cold-start-four-invocations.json
 
-.PHONY: all build demo test test-deps vet fmt bench bench-extension bench-compare clean
+.PHONY: all build demo test test-deps vet fmt bench bench-extension bench-compare clean fuzz
 
 all: build
 
@@ -48,6 +48,26 @@ fmt:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# Every fuzz target in the repository, one after the other, each for
+# FUZZTIME (default 60s; CI runs FUZZTIME=10s). New crashers land in the
+# package's testdata/fuzz/<target>/ and then run with go test as regressions.
+FUZZTIME ?= 60s
+FUZZ_TARGETS := \
+	./internal/pushbody:FuzzParseText \
+	./internal/pushbody:FuzzDecodeOpenMetrics \
+	./internal/pushbody:FuzzDecodeProtobuf \
+	./internal/pushbody:FuzzDecodeBody \
+	./internal/family:FuzzDecode \
+	./internal/clearmode:FuzzParseDuration \
+	./gateway:FuzzPushHandler
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "$(GO) test -run '^$$' -fuzz '^$$name$$' -fuzztime $(FUZZTIME) $$pkg/"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg/; \
+	done
 
 # The extension's overhead on bin/extension itself (internal/overhead): start
 # time, INVOKE -> /event/next with and without a dispatch, memory after
