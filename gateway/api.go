@@ -199,7 +199,11 @@ func (g *Gateway) serveWipe(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, "PUT")
 		return
 	}
-	g.store.Wipe()
+	if err := g.store.Wipe(r.Context()); err != nil {
+		g.logger.Error("wipe not persisted", "remote", r.RemoteAddr, "err", err)
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
 	g.logger.Info("metric store wiped", "remote", r.RemoteAddr)
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -144,7 +144,7 @@ func TestCreatedFirstSeen(t *testing.T) {
 	}
 
 	// A deleted series starts afresh.
-	s.Delete(job)
+	s.Delete(context.Background(), job)
 	clock.Add(time.Minute)
 	if err := s.Push(ctx, job, []family.Family{counterWithCreated("c_total", 1, pusherStart)}, false); err != nil {
 		t.Fatal(err)

@@ -74,6 +74,9 @@ type Gateway struct {
 	pushes   *prometheus.CounterVec
 	reserved map[string]*dto.MetricFamily // own families, by name
 	scrape   http.Handler
+	// fastScrape serves text and OpenMetrics scrapes of a *MemoryStore
+	// (expose.go); nil for other stores.
+	fastScrape *exposer
 
 	flags     map[string]string // for /api/v1/status and the status page
 	started   time.Time
@@ -125,7 +128,7 @@ func New(store Store, opts Options) (*Gateway, error) {
 	}
 	g := &Gateway{store: store, logger: logger, maxBody: maxBody, pushes: pushes}
 	g.flags, g.started, g.adminAPI, g.lifecycle, g.quit = opts.Flags, time.Now(), opts.EnableAdminAPI, opts.EnableLifecycle, opts.Quit
-	if err := g.initIdempotency(reg, opts.Idempotency); err != nil {
+	if err := g.initIdempotency(reg, opts.Idempotency, store); err != nil {
 		return nil, err
 	}
 	g.limits = opts.Limits.Effective()
@@ -155,6 +158,11 @@ func New(store Store, opts Options) (*Gateway, error) {
 		// (created.go): OpenMetrics scrapes show them as _created samples.
 		EnableOpenMetricsTextCreatedSamples: true,
 	})
+	if ms, ok := store.(*MemoryStore); ok {
+		// Text and OpenMetrics scrapes straight from the store (expose.go).
+		g.fastScrape = newExposer(ms, reg, handler, promLogger{logger})
+		handler = g.fastScrape
+	}
 	g.scrape = promhttp.InstrumentMetricHandler(reg, handler)
 
 	own, err := reg.Gather()
@@ -198,6 +206,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			methodNotAllowed(w, "GET, HEAD")
 			return
+		}
+		if rs, ok := g.store.(interface{ Ready() error }); ok && path == "/-/ready" {
+			if err := rs.Ready(); err != nil { // persistence failed (persist.go)
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("OK\n"))
@@ -304,7 +318,10 @@ func (g *Gateway) handleDelete(w http.ResponseWriter, r *http.Request, grouping 
 		g.reject(w, r, http.StatusBadRequest, err)
 		return
 	}
-	g.store.Delete(labels)
+	if err := g.store.Delete(r.Context(), labels); err != nil {
+		g.fail(w, r, err) // 503: not durable (journal.go)
+		return
+	}
 	g.pushes.WithLabelValues(r.Method, resultSuccess).Inc()
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -321,7 +338,11 @@ func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, err error) {
 	g.recordPushFailure(r)
 	g.pushes.WithLabelValues(r.Method, resultError).Inc()
 	g.logger.Error("push failed", "method", r.Method, "path", r.URL.EscapedPath(), "remote", r.RemoteAddr, "err", err)
-	http.Error(w, err.Error(), http.StatusInternalServerError)
+	code := http.StatusInternalServerError
+	if errors.Is(err, ErrNotDurable) {
+		code = http.StatusServiceUnavailable // persistence failed (journal.go)
+	}
+	http.Error(w, err.Error(), code)
 }
 
 // promLogger adapts slog to promhttp's error log.

@@ -272,9 +272,9 @@ func TestStoreGather(t *testing.T) {
 	if err := s.Push(cctx, map[string]string{"job": "a"}, parse("a 5\n"), false); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled push: %v", err)
 	}
-	s.Delete(map[string]string{"job": "a"})
-	s.Delete(map[string]string{"job": "b"})
-	s.Delete(map[string]string{"job": "c"})
+	s.Delete(context.Background(), map[string]string{"job": "a"})
+	s.Delete(context.Background(), map[string]string{"job": "b"})
+	s.Delete(context.Background(), map[string]string{"job": "c"})
 	if mfs, _ := s.Gather(); len(mfs) != 0 {
 		t.Errorf("after deleting every group: %v", mfs)
 	}

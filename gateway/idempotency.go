@@ -52,8 +52,10 @@ import (
 //     come within the window; the gauge gateway_idempotency_keys shows how
 //     many answers are remembered and gateway_idempotent_replays_total how
 //     many repeats were answered from memory.
-//   - Keys live in memory: a restarted gateway has forgotten them (and the
-//     pushed metrics too).
+//   - Without persistence keys live in memory: a restarted gateway has
+//     forgotten them (and the pushed metrics too). With --persistence.dir
+//     the keys of applied pushes are journaled with them and restored
+//     (restore below).
 //
 // Go's net/http client treats a request with an Idempotency-Key (or
 // X-Idempotency-Key) header as idempotent and replays it by itself when a
@@ -233,7 +235,7 @@ type idempotency struct {
 // initIdempotency sets up idempotency keys per opts and registers their
 // metrics in reg (also when keys are off, so the metric names stay
 // reserved).
-func (g *Gateway) initIdempotency(reg prometheus.Registerer, opts IdempotencyOptions) error {
+func (g *Gateway) initIdempotency(reg prometheus.Registerer, opts IdempotencyOptions, store Store) error {
 	cache := newIdempotencyCache(opts)
 	idem := &idempotency{cache: cache, replays: prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "gateway_idempotent_replays_total",
@@ -254,7 +256,38 @@ func (g *Gateway) initIdempotency(reg prometheus.Registerer, opts IdempotencyOpt
 		}
 	}
 	g.idem = idem
+	if ks, ok := store.(interface{ journaledKeys() []journalKey }); ok && cache != nil {
+		cache.restore(ks.journaledKeys())
+	}
 	return nil
+}
+
+// restore remembers the 2xx answers of the pushes a persisting store
+// journaled (keys restored from its snapshot and log), oldest first: a push
+// is journaled only once it passed every check, so its answer was 200 with
+// an empty body, unless persisting it failed (503, then the push is in the
+// log only if it reached the disk after all: applied, so 200 is right).
+// Answers other than 2xx are not persisted: a rejected push changed nothing,
+// so applying its retry after a restart counts it at most once; the retry is
+// merely checked again. Each answer expires the retention after the push was
+// applied (live, after it was answered: a few milliseconds later).
+func (c *idempotencyCache) restore(keys []journalKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, k := range keys {
+		if old := c.entries[k.key]; old != nil {
+			c.removeLocked(old)
+		}
+		e := &idemEntry{key: k.key, fp: k.fp, done: make(chan struct{}), recorded: true, code: http.StatusOK,
+			expires: time.Unix(0, k.ns).Add(c.retention)}
+		close(e.done)
+		c.entries[k.key] = e
+		e.elem = c.order.PushBack(e)
+		for c.order.Len() > c.maxKeys {
+			c.removeLocked(c.order.Front().Value.(*idemEntry))
+		}
+	}
+	c.purgeLocked()
 }
 
 // idempotentPush serves a push that carries an Idempotency-Key header and
@@ -307,7 +340,9 @@ func (g *Gateway) idempotentPush(w http.ResponseWriter, r *http.Request, groupin
 	defer func() { // Also on a panic: never leave the key in flight.
 		g.idem.cache.finish(owned, rec.code, rec.Header().Get("Content-Type"), rec.body.Bytes())
 	}()
-	inner := r.Clone(r.Context())
+	// The key goes with the push into the store's journal, so that its
+	// answer survives a restart (journal.go).
+	inner := r.Clone(WithPushMeta(r.Context(), PushMeta{IdempotencyKey: key, Fingerprint: fp}))
 	inner.Header.Del(IdempotencyKeyHeader)
 	inner.Body = io.NopCloser(bytes.NewReader(raw))
 	inner.ContentLength = int64(len(raw))

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"maps"
 	"net/http"
 	"slices"
@@ -64,10 +65,21 @@ func (s *MemoryStore) touch(g *group, now time.Time) {
 // group that does not exist creates it, with only its push time gauges.
 func (s *MemoryStore) RecordFailure(groupLabels map[string]string) {
 	glabels := sortedLabels(groupLabels)
-	gkey := labelsKey(glabels)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	ns := s.now().UnixNano()
+	now := s.now()
+	s.sweepLocked(now) // as every change does, so that replay matches
+	// Not waited for: no answer depends on it being durable. Unjournaled,
+	// it is not applied either, so that the log stays the apply order.
+	if _, err := s.appendLocked(encodeSimple(recFailure, glabels), now); err != nil {
+		return
+	}
+	s.recordFailureLocked(glabels, now)
+}
+
+func (s *MemoryStore) recordFailureLocked(glabels []labelPair, now time.Time) {
+	gkey := labelsKey(glabels)
+	ns := now.UnixNano()
 	g := s.groups[gkey]
 	if g == nil {
 		g = &group{labels: glabels, families: map[string]*family{}}
@@ -82,9 +94,19 @@ func (s *MemoryStore) RecordFailure(groupLabels map[string]string) {
 }
 
 // Wipe implements Store.
-func (s *MemoryStore) Wipe() {
+func (s *MemoryStore) Wipe(ctx context.Context) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	seq, err := s.appendLocked(encodeSimple(recWipe, nil), s.now())
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	s.wipeLocked()
+	s.mu.Unlock()
+	return s.sync(ctx, seq)
+}
+
+func (s *MemoryStore) wipeLocked() {
 	s.groups = map[string]*group{}
 	s.names = map[string]*nameEntry{}
 	s.order = nil

@@ -26,8 +26,9 @@ type Store interface {
 	// clear mode either way. A push is applied whole or not at all: on a
 	// *ValidationError nothing changed.
 	Push(ctx context.Context, groupLabels map[string]string, families []fam.Family, replaceGroup bool) error
-	// Delete removes the group identified by groupLabels, if it exists.
-	Delete(groupLabels map[string]string)
+	// Delete removes the group identified by groupLabels, if it exists. An
+	// error (ErrNotDurable) means the deletion may not survive a restart.
+	Delete(ctx context.Context, groupLabels map[string]string) error
 	// RecordFailure notes a rejected or failed push into the group identified
 	// by groupLabels at the store's clock, for push_failure_time_seconds. A
 	// group that does not exist is created to hold it (as in the
@@ -35,8 +36,9 @@ type Store interface {
 	RecordFailure(groupLabels map[string]string)
 	// Groups returns a snapshot of every group, sorted by grouping labels.
 	Groups() []GroupSnapshot
-	// Wipe removes every group.
-	Wipe()
+	// Wipe removes every group. An error (ErrNotDurable) means the wipe may
+	// not survive a restart.
+	Wipe(ctx context.Context) error
 	// Gather returns every group's series, one MetricFamily per name with the
 	// series of all groups, families sorted by name and metrics by labels.
 	prometheus.Gatherer
@@ -70,6 +72,13 @@ type MemoryStore struct {
 	oldest int64         // lower bound of the push times expiry looks at, unix ns; 0 = none
 
 	maxSeries, maxSeriesPerGroup int // 0 = unlimited
+
+	// Persistence (journal.go, persist.go): every change is appended to
+	// journal under mu; lastSeq is the last record appended, keys the
+	// idempotency keys of the journaled pushes. journal is nil in memory.
+	journal Journal
+	lastSeq uint64
+	keys    journalKeys
 }
 
 // StoreOptions configures a MemoryStore. The zero value is usable.
@@ -86,6 +95,12 @@ type StoreOptions struct {
 	// MaxSeriesPerGroup bounds the series of one group likewise. 0 =
 	// unlimited.
 	MaxSeriesPerGroup int
+	// IdempotencyRetention and IdempotencyMaxKeys bound the idempotency keys
+	// a persisting store journals and snapshots (as IdempotencyOptions bound
+	// the gateway's answers; 0 means their defaults, negative retention
+	// none).
+	IdempotencyRetention time.Duration
+	IdempotencyMaxKeys   int
 }
 
 // StoreStats are a store's sizes, maintained as it changes (O(1) to read).
@@ -155,10 +170,18 @@ func NewMemoryStore(opts StoreOptions) *MemoryStore {
 	if now == nil {
 		now = time.Now
 	}
+	keys := journalKeys{retention: opts.IdempotencyRetention, maxKeys: opts.IdempotencyMaxKeys}
+	if keys.retention == 0 {
+		keys.retention = DefaultIdempotencyRetention
+	}
+	if keys.maxKeys <= 0 {
+		keys.maxKeys = DefaultIdempotencyMaxKeys
+	}
 	return &MemoryStore{
 		now: now, groups: map[string]*group{}, names: map[string]*nameEntry{},
 		index: map[uint64]*group{}, overflow: map[uint64][]*group{},
 		ttl: opts.TTL, maxSeries: max(opts.MaxSeries, 0), maxSeriesPerGroup: max(opts.MaxSeriesPerGroup, 0),
+		keys: keys,
 	}
 }
 
@@ -186,19 +209,61 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 		return fmt.Errorf("push abandoned: %w", err)
 	}
 	gkey := labelsKey(glabels)
+	meta, hasMeta := pushMetaFrom(ctx)
+	var rec []byte
+	if s.journal != nil {
+		rec = encodePush(glabels, families, replaceGroup, meta, hasMeta) // outside the lock
+	}
 
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
-	// Expired series are neither checked against nor merged into.
-	s.sweepLocked(now)
-	g := s.groups[gkey] // nil when the group is new
-	if err := s.check(g, glabels, pushed, replaceGroup); err != nil {
+	if err := s.pushLocked(gkey, glabels, pushed, replaceGroup, now, false); err != nil {
+		s.mu.Unlock()
 		return err
 	}
+	if s.journal == nil {
+		s.mu.Unlock()
+		return nil
+	}
+	// pushLocked checked the push and left applying it to us: journal it
+	// first, so the log order is the apply order and nothing unlogged is
+	// applied.
+	seq, err := s.appendLocked(rec, now)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	if hasMeta {
+		s.keys.add(meta, now.UnixNano())
+	}
+	s.applyPush(gkey, glabels, pushed, replaceGroup, now)
+	s.mu.Unlock()
+	return s.sync(ctx, seq)
+}
+
+// pushLocked sweeps at now and checks the push against the state (limits
+// too, unless replaying). With a journal and not replaying it stops there:
+// the caller journals the push, then applies it with applyPush. Otherwise it
+// applies it.
+func (s *MemoryStore) pushLocked(gkey string, glabels []labelPair, pushed []*pushFamily, replaceGroup bool, now time.Time, replay bool) error {
+	// Expired series are neither checked against nor merged into.
+	s.sweepLocked(now)
+	if err := s.check(s.groups[gkey], glabels, pushed, replaceGroup, !replay); err != nil {
+		return err
+	}
+	if s.journal != nil && !replay {
+		return nil
+	}
+	s.applyPush(gkey, glabels, pushed, replaceGroup, now)
+	return nil
+}
+
+// applyPush applies a checked push at now. It cannot fail.
+func (s *MemoryStore) applyPush(gkey string, glabels []labelPair, pushed []*pushFamily, replaceGroup bool, now time.Time) {
+	g := s.groups[gkey] // nil when the group is new
 	if g == nil {
 		if len(pushed) == 0 {
-			return nil // Nothing to store; an empty group is not kept.
+			return // Nothing to store; an empty group is not kept.
 		}
 		g = &group{labels: glabels, families: make(map[string]*family, len(pushed))}
 		s.addGroup(gkey, g)
@@ -210,6 +275,41 @@ func (s *MemoryStore) Push(ctx context.Context, groupLabels map[string]string, f
 	s.touch(g, now)
 	if len(g.families) == 0 {
 		s.removeGroup(gkey, g)
+	}
+}
+
+// appendLocked journals rec at now, under the write lock. Without a journal
+// it does nothing.
+func (s *MemoryStore) appendLocked(rec []byte, now time.Time) (uint64, error) {
+	if s.journal == nil {
+		return 0, nil
+	}
+	setRecordTime(rec, now)
+	seq, err := s.journal.Append(rec)
+	if err != nil {
+		return 0, notDurable(err)
+	}
+	s.lastSeq = seq
+	return seq, nil
+}
+
+// sync waits until record seq is durable; seq 0 (nothing journaled: a change
+// that changed nothing) waits for the last record appended, which the change
+// may have observed.
+func (s *MemoryStore) sync(ctx context.Context, seq uint64) error {
+	if s.journal == nil {
+		return nil
+	}
+	if seq == 0 {
+		s.mu.RLock()
+		seq = s.lastSeq
+		s.mu.RUnlock()
+		if seq == 0 {
+			return nil
+		}
+	}
+	if err := s.journal.Sync(ctx, seq); err != nil {
+		return notDurable(err)
 	}
 	return nil
 }
@@ -234,7 +334,7 @@ func (s *MemoryStore) removeGroup(gkey string, g *group) {
 
 // check validates pushed families against the stored state without changing
 // it. g is the target group, nil if it does not exist yet.
-func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily, replaceGroup bool) error {
+func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily, replaceGroup, limits bool) error {
 	typeOf := func(name string) (dto.MetricType, bool) {
 		for _, pf := range pushed { // a handful of families: no map
 			if pf.name == name {
@@ -262,6 +362,9 @@ func (s *MemoryStore) check(g *group, glabels []labelPair, pushed []*pushFamily,
 		if err := s.seriesClash(g, glabels, pf); err != nil {
 			return err
 		}
+	}
+	if !limits {
+		return nil
 	}
 	return s.checkLimits(g, pushed, replaceGroup)
 }
@@ -535,10 +638,26 @@ func (s *MemoryStore) dropFamily(g *group, name string) {
 }
 
 // Delete implements Store.
-func (s *MemoryStore) Delete(groupLabels map[string]string) {
-	gkey := labelsKey(sortedLabels(groupLabels))
+func (s *MemoryStore) Delete(ctx context.Context, groupLabels map[string]string) error {
+	glabels := sortedLabels(groupLabels)
+	gkey := labelsKey(glabels)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	now := s.now()
+	s.sweepLocked(now) // as every change does, so that replay matches
+	var seq uint64
+	if s.groups[gkey] != nil {
+		var err error
+		if seq, err = s.appendLocked(encodeSimple(recDelete, glabels), now); err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		s.deleteLocked(gkey)
+	}
+	s.mu.Unlock()
+	return s.sync(ctx, seq)
+}
+
+func (s *MemoryStore) deleteLocked(gkey string) {
 	if g := s.groups[gkey]; g != nil {
 		s.removeGroup(gkey, g)
 	}

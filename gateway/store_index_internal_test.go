@@ -59,11 +59,11 @@ func TestStatsAndLimits(t *testing.T) {
 	if !errors.As(err, &le) || le.Limit != "max_series" || le.Would != 5 {
 		t.Fatalf("total limit: %v", err)
 	}
-	s.Delete(b)
+	s.Delete(context.Background(), b)
 	want(1, 2)
 	s.RecordFailure(b)
 	want(2, 2)
-	s.Wipe()
+	s.Wipe(context.Background())
 	want(0, 0)
 }
 
@@ -101,12 +101,12 @@ func TestClashIndexCollisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	pushed[0].hashes[0] = identityHash("c_total", []labelPair{{"job", "a"}}, labelsKey([]labelPair{{"status", "1"}}))
-	if err := s.check(nil, glabels, pushed, false); err != nil {
+	if err := s.check(nil, glabels, pushed, false, true); err != nil {
 		t.Fatalf("a hash collision is no clash: %v", err)
 	}
 	// The same series in another group is a clash, found through the index.
 	pushed, _ = preparePush(nil, []fam.Family{{Name: "c_total", Type: fam.Counter, Metrics: []fam.Metric{{Value: 1, Labels: []fam.Label{{Name: "job", Value: "a"}, {Name: "status", Value: "1"}}}}}})
-	if err := s.check(nil, nil, pushed, false); err == nil || !strings.Contains(err.Error(), `already pushed to group {job="a"}`) {
+	if err := s.check(nil, nil, pushed, false, true); err == nil || !strings.Contains(err.Error(), `already pushed to group {job="a"}`) {
 		t.Fatalf("clash: %v", err)
 	}
 }

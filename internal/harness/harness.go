@@ -112,6 +112,13 @@ func (g *Gateway) Stop() error {
 	}
 }
 
+// Kill sends SIGKILL (no graceful shutdown: a crash) and waits for the
+// process to exit.
+func (g *Gateway) Kill() {
+	_ = g.cmd.Process.Kill()
+	<-g.done
+}
+
 // Scrape fetches GET /metrics in the text format and parses it into
 // families by name. user and password, when set, go as basic auth.
 func Scrape(ctx context.Context, baseURL, user, password string) (map[string]*dto.MetricFamily, string, error) {

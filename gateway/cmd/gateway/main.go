@@ -16,6 +16,13 @@
 // --push.idempotency-retention (default 10m; 0 ignores Idempotency-Key
 // headers) and --push.idempotency-max-keys (default 100000) bound the push
 // answers remembered for retries.
+//
+// --persistence.dir makes pushes durable: every change is journaled to a
+// write-ahead log there, fsync'd before a push is answered 2xx, and the state
+// snapshotted every --persistence.snapshot-interval (default 5m) or after
+// --persistence.snapshot-wal-bytes of log (default 256 MiB), and at shutdown.
+// Unset, the gateway keeps everything in memory. --persistence.no-fsync
+// (unsafe, for benchmarks) skips the fsyncs.
 package main
 
 import (
@@ -82,6 +89,14 @@ func run(ctx context.Context, args []string) error {
 		Default(gateway.DefaultIdempotencyRetention.String()).Duration()
 	idemMaxKeys := app.Flag("push.idempotency-max-keys", "Most push answers remembered by Idempotency-Key; beyond, the oldest are forgotten early.").
 		Default(fmt.Sprint(gateway.DefaultIdempotencyMaxKeys)).Int()
+	persistDir := app.Flag("persistence.dir", "Directory for the write-ahead log and snapshots: every push answered 2xx, and its Idempotency-Key, survives a crash and a restart. Empty: in memory only.").
+		Default("").String()
+	snapInterval := app.Flag("persistence.snapshot-interval", "How often the state is snapshotted (and the log before the previous snapshot deleted), with --persistence.dir.").
+		Default(gateway.DefaultSnapshotInterval.String()).Duration()
+	snapWALBytes := app.Flag("persistence.snapshot-wal-bytes", "Snapshot sooner once this many bytes of log were written since the last snapshot.").
+		Default(fmt.Sprint(gateway.DefaultSnapshotWALBytes)).Int64()
+	noFsync := app.Flag("persistence.no-fsync", "UNSAFE, for benchmarks: do not fsync the log; pushes then survive a process crash but not an OS crash or power loss.").
+		Bool()
 	logConfig := &promslog.Config{}
 	promslogflag.AddFlags(app, logConfig)
 	if _, err := app.Parse(args); err != nil {
@@ -147,12 +162,38 @@ func run(ctx context.Context, args []string) error {
 		"max_label_name_length", eff.MaxLabelNameLength, "max_label_value_length", eff.MaxLabelValueLength,
 		"max_labels_per_series", eff.MaxLabelsPerSeries,
 		"max_series", *maxSeries, "max_series_per_group", *maxSeriesPerGroup,
-		"ttl", *ttl, "idempotency_retention", *idemRetention, "idempotency_max_keys", *idemMaxKeys)
+		"ttl", *ttl, "idempotency_retention", *idemRetention, "idempotency_max_keys", *idemMaxKeys,
+		"persistence_dir", *persistDir, "persistence_no_fsync", *noFsync)
 
-	store := gateway.NewMemoryStore(gateway.StoreOptions{TTL: *ttl, MaxSeries: *maxSeries, MaxSeriesPerGroup: *maxSeriesPerGroup})
+	storeOpts := gateway.StoreOptions{TTL: *ttl, MaxSeries: *maxSeries, MaxSeriesPerGroup: *maxSeriesPerGroup,
+		IdempotencyRetention: idem.Retention, IdempotencyMaxKeys: idem.MaxKeys}
+	var store *gateway.MemoryStore
+	var persist *gateway.Persistence
+	if *persistDir == "" {
+		store = gateway.NewMemoryStore(storeOpts)
+	} else {
+		if *snapInterval <= 0 || *snapWALBytes <= 0 {
+			return fmt.Errorf("--persistence.snapshot-interval and --persistence.snapshot-wal-bytes must be positive")
+		}
+		store, persist, err = gateway.OpenPersistentStore(storeOpts, gateway.PersistenceOptions{
+			Dir: *persistDir, SnapshotInterval: *snapInterval, SnapshotWALBytes: *snapWALBytes,
+			NoSync: *noFsync, Logger: logger,
+		})
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := persist.Close(); err != nil {
+				logger.Error("closing persistence", "err", err)
+			}
+		}()
+	}
 	sweepCtx, stopSweep := context.WithCancel(context.Background())
 	defer stopSweep()
 	go store.Run(sweepCtx)
+	if persist != nil {
+		go persist.Run(sweepCtx)
+	}
 	quit := make(chan struct{})
 	gw, err := gateway.New(store, gateway.Options{
 		Logger:          logger,
