@@ -13,6 +13,7 @@ BENCHSTAT := golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 SCENARIO  ?= testdata/cold-start-four-invocations.json
 
 .PHONY: all build demo test test-deps vet fmt bench bench-extension bench-compare clean fuzz
+.PHONY: layer build-PrometheusLambdaLayerX8664 build-PrometheusLambdaLayerArm64 build-ExampleFunction
 
 all: build
 
@@ -25,6 +26,38 @@ $(BIN)/extension: FORCE
 
 $(BIN)/gateway: FORCE
 	CGO_ENABLED=0 $(GO) build $(GOFLAGS_BUILD) -o $@ ./gateway/cmd/gateway
+
+# The Lambda layer: dist/prometheus-lambda-x86_64.zip and
+# dist/prometheus-lambda-arm64.zip, each holding extensions/prometheus-lambda
+# (the extension, static and stripped). Reproducible: the same source and Go
+# toolchain give the same zip bytes. The build flags live in layer/layer.go
+# (layer/cmd/mklayer runs them), so `make layer`, SAM and the layer's tests
+# build the same binary.
+LAYER_NAME   := prometheus-lambda
+LAYER_ARCHES := x86_64 arm64
+DIST         := dist
+
+layer: $(foreach a,$(LAYER_ARCHES),$(DIST)/$(LAYER_NAME)-$(a).zip)
+
+$(DIST)/$(LAYER_NAME)-%.zip: FORCE
+	$(GO) run ./layer/cmd/mklayer -go $(GO) -arch $* -zip $@
+
+# SAM (`sam build`, template.yaml) runs these in the CodeUri/ContentUri
+# directory, the repository root, with ARTIFACTS_DIR set: a layer's content
+# goes to $(ARTIFACTS_DIR)/extensions/, a provided.al2023 function's
+# executable to $(ARTIFACTS_DIR)/bootstrap. SAM zips them itself.
+build-PrometheusLambdaLayerX8664:
+	$(GO) run ./layer/cmd/mklayer -go $(GO) -arch x86_64 -dir "$(ARTIFACTS_DIR)"
+
+build-PrometheusLambdaLayerArm64:
+	$(GO) run ./layer/cmd/mklayer -go $(GO) -arch arm64 -dir "$(ARTIFACTS_DIR)"
+
+# The example function (examples/function), arm64. lambda.norpc leaves out
+# aws-lambda-go's RPC mode, which only the retired go1.x runtime used.
+build-ExampleFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it" >&2; exit 1; }
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc \
+		-ldflags="-s -w" -o "$(ARTIFACTS_DIR)/bootstrap" ./examples/function
 
 # Runs bin/extension under the local Lambda emulator on the bundled telemetry
 # scenario, pushing to a locally started bin/gateway, and prints the
