@@ -84,7 +84,7 @@ func limitErr(limit string, status int, format string, args ...any) *PushLimitEr
 // otherwise. It does not change fams.
 func (l Limits) Check(grouping map[string]string, fams []fam.Family) error {
 	for name, value := range grouping {
-		if err := l.checkLabel("grouping label", name, value); err != nil {
+		if err := l.checkLabel("", name, value); err != nil {
 			return err
 		}
 	}
@@ -104,7 +104,7 @@ func (l Limits) Check(grouping map[string]string, fams []fam.Family) error {
 				if lp.Value == "" || lp.Name == "clearmode" || lp.Name == "clear_mode" {
 					continue
 				}
-				if err := l.checkLabel(fmt.Sprintf("metric %q: label", f.Name), lp.Name, lp.Value); err != nil {
+				if err := l.checkLabel(f.Name, lp.Name, lp.Value); err != nil {
 					return err
 				}
 				if _, dup := grouping[lp.Name]; !dup || grouping[lp.Name] == "" {
@@ -125,18 +125,27 @@ func (l Limits) Check(grouping map[string]string, fams []fam.Family) error {
 	return nil
 }
 
-func (l Limits) checkLabel(what, name, value string) error {
+// checkLabel checks one label of metric family metric ("" for a grouping
+// label). The message is built only on failure: this runs for every label of
+// every push.
+func (l Limits) checkLabel(metric, name, value string) error {
+	what := func() string {
+		if metric == "" {
+			return "grouping label"
+		}
+		return fmt.Sprintf("metric %q: label", metric)
+	}
 	if l.MaxLabelNameLength > 0 && len(name) > l.MaxLabelNameLength {
 		shown := name
 		if len(shown) > 64 {
 			shown = shown[:64] + "…"
 		}
 		return limitErr(LimitLabelNameLength, http.StatusBadRequest,
-			"%s %q: name of %d bytes, longer than the limit of %d", what, shown, len(name), l.MaxLabelNameLength)
+			"%s %q: name of %d bytes, longer than the limit of %d", what(), shown, len(name), l.MaxLabelNameLength)
 	}
 	if l.MaxLabelValueLength > 0 && len(value) > l.MaxLabelValueLength {
 		return limitErr(LimitLabelValueLength, http.StatusBadRequest,
-			"%s %q: value of %d bytes, longer than the limit of %d", what, name, len(value), l.MaxLabelValueLength)
+			"%s %q: value of %d bytes, longer than the limit of %d", what(), name, len(value), l.MaxLabelValueLength)
 	}
 	return nil
 }
