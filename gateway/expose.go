@@ -163,7 +163,7 @@ func (x *exposer) serve(w http.ResponseWriter, r *http.Request) bool {
 	}
 	s.mu.RUnlock()
 	for _, n := range names {
-		if !model.IsValidLegacyMetricName(n) {
+		if !model.LegacyValidation.IsValidMetricName(n) {
 			return false
 		}
 	}
@@ -593,12 +593,12 @@ func (e *exposeEncoder) labels(name, suffix string, extra string, extraValue flo
 // labelName appends a label name as the encoder writes it: escaped by the
 // negotiated scheme, then quoted if still not a legacy name.
 func (e *exposeEncoder) labelName(b []byte, n string) []byte {
-	if model.IsValidLegacyMetricName(n) {
+	if model.LegacyValidation.IsValidMetricName(n) {
 		return append(b, n...)
 	}
 	if e.scheme != model.NoEscaping {
 		n = model.EscapeName(n, e.scheme)
-		if model.IsValidLegacyMetricName(n) {
+		if model.LegacyValidation.IsValidMetricName(n) {
 			return append(b, n...)
 		}
 	}

@@ -139,7 +139,3 @@ func WriteZip(w io.Writer, binary []byte) error {
 	}
 	return zw.Close()
 }
-
-// ZipName is the file name of the layer zip for arch, as `make layer`
-// writes it in dist/.
-func ZipName(arch string) string { return Name + "-" + arch + ".zip" }

@@ -335,7 +335,7 @@ func checkTextDifferential(t testing.TB, body string) {
 	t.Helper()
 	var p textParser
 	got, err := p.parse(strings.NewReader(body))
-	want, wantLine, wantErr, panicked := expfmtParse(body)
+	want, wantLine, panicked, wantErr := expfmtParse(body)
 	if q := p.braceQuirkLine; q > 0 {
 		// Divergence D2 from line q on: only the lines before must agree.
 		if wantErr != nil && wantLine < q {
@@ -372,7 +372,7 @@ func checkTextDifferential(t testing.TB, body string) {
 }
 
 // expfmtParse runs the reference parser and converts its output.
-func expfmtParse(body string) (fams []family.Family, line int, err error, panicked any) {
+func expfmtParse(body string) (fams []family.Family, line int, panicked any, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			panicked = r
@@ -385,7 +385,7 @@ func expfmtParse(body string) (fams []family.Family, line int, err error, panick
 		if errors.As(err, &pe) {
 			line = pe.Line
 		}
-		return nil, line, err, nil
+		return nil, line, nil, err
 	}
 	for _, mf := range m {
 		fams = append(fams, textFamilyFromDTO(mf))
