@@ -222,34 +222,43 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 	// Prometheus scrapes the (still empty) gateway before anything is pushed.
 	waitQuery(ctx, t, prom, fmt.Sprintf(`up{job=%q} == 1`, job), func(s []sample) bool { return len(s) == 1 })
 
-	// The cold-start scenario, pushing at every invocation, with pauses
-	// longer than the 1s scrape interval between invocations so Prometheus
-	// sees the counters grow and the rate()-based panels have values, not
-	// only data. Then the EMF scenario as another function.
-	p.run(t, lambdaemu.Config{BeforeInvoke: func(k int) {
-		if k > 0 {
-			time.Sleep(1200 * time.Millisecond)
-		}
-	}}, "DISPATCH_MIN_BATCH_SIZE=1")
-	emf, err := lambdaemu.LoadScenario(emfScenarioPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emf.Function.Name = customFunction
-	p.scenario = emf
-	p.run(t, lambdaemu.Config{}, "DISPATCH_MIN_BATCH_SIZE=1")
-	p.scenario = coldStart
-
 	want := loadExpected(t)
 	total := 0.0
 	for _, n := range want.InvocationsByStatus {
 		total += n
 	}
-	// Everything the extensions pushed has been scraped.
-	waitQuery(ctx, t, prom, fmt.Sprintf(`sum(aws_lambda_invocations_total{function_name=%q})`, platformFn),
-		func(s []sample) bool { return len(s) == 1 && s[0].Value == total })
-	waitQuery(ctx, t, prom, fmt.Sprintf(`sum(orders_placed_total{function_name=%q})`, customFunction),
-		func(s []sample) bool { return len(s) == 1 && s[0].Value == 4 })
+	emf, err := lambdaemu.LoadScenario(emfScenarioPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	emf.Function.Name = customFunction
+
+	// Each scenario runs twice, as two execution environments of its
+	// function (Lambda scaling out), the second after Prometheus has scraped
+	// the first: every rate() and increase() of the dashboard then has an
+	// increase in its window, cold starts and the EMF histogram included,
+	// so no panel shows NaN. Invocations pause longer than the 1s scrape
+	// interval, so Prometheus sees the counters grow.
+	pause := lambdaemu.Config{BeforeInvoke: func(k int) {
+		if k > 0 {
+			time.Sleep(1200 * time.Millisecond)
+		}
+	}}
+	const environments = 2
+	for env := 1; env <= environments; env++ {
+		p.scenario = coldStart
+		p.run(t, pause, "DISPATCH_MIN_BATCH_SIZE=1")
+		p.scenario = emf
+		p.run(t, pause, "DISPATCH_MIN_BATCH_SIZE=1")
+		// Everything the extensions pushed has been scraped.
+		waitQuery(ctx, t, prom, fmt.Sprintf(`sum(aws_lambda_invocations_total{function_name=%q})`, platformFn),
+			func(s []sample) bool { return len(s) == 1 && s[0].Value == float64(env)*total })
+		waitQuery(ctx, t, prom, fmt.Sprintf(`sum(orders_placed_total{function_name=%q})`, customFunction),
+			func(s []sample) bool { return len(s) == 1 && s[0].Value == float64(env)*4 })
+		waitQuery(ctx, t, prom, fmt.Sprintf(`sum(aws_lambda_invocations_total{function_name=%q})`, customFunction),
+			func(s []sample) bool { return len(s) == 1 && s[0].Value == float64(env*len(emf.Invocations)) })
+	}
+	p.scenario = coldStart
 
 	// Every query of the dashboard parses and returns data. rate() needs two
 	// samples of a series in its window, so poll until all have data (or
@@ -295,17 +304,16 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 				continue
 			}
 			if len(res) > 0 {
-				nan := 0
+				var nan []map[string]string
 				for _, s := range res {
 					if math.IsNaN(s.Value) {
-						nan++
+						nan = append(nan, s.Metric)
 					}
 				}
-				if nan > 0 {
-					// A quantile or ratio of rates without an increase
-					// in the window: the single cold start's init, the
-					// EMF run's histogram pushed before the next scrape.
-					t.Logf("panel %q query %s: %d of %d series NaN (no increase in the window)", tg.panel, tg.refID, nan, len(res))
+				if len(nan) > 0 {
+					// A quantile or ratio of rates without an increase in
+					// its window: Grafana would show no value.
+					t.Errorf("panel %q query %s: %d of %d series NaN %v: %s", tg.panel, tg.refID, len(nan), len(res), nan, expr)
 				}
 				delete(pending, expr)
 			}
@@ -340,8 +348,12 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		}
 		got[s.Metric["status"]] = s.Value
 	}
-	if fmt.Sprint(got) != fmt.Sprint(want.InvocationsByStatus) {
-		t.Errorf("invocations by status = %v, want %v", got, want.InvocationsByStatus)
+	wantByStatus := map[string]float64{}
+	for status, n := range want.InvocationsByStatus {
+		wantByStatus[status] = environments * n
+	}
+	if fmt.Sprint(got) != fmt.Sprint(wantByStatus) {
+		t.Errorf("invocations by status = %v, want %v", got, wantByStatus)
 	}
 	// Error rate: the non-success share.
 	if r := one("Error rate", "A", platformFn); len(r) != 1 || !near(r[0].Value, (total-want.InvocationsByStatus["success"])/total) {
@@ -382,10 +394,10 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		panel, ref, function string
 		want                 float64
 	}{
-		{"Cold starts", "A", platformFn, want.ColdStarts},
-		{"Dropped logs", "A", platformFn, want.LogsDroppedRecords},
-		{"Dropped logs", "B", platformFn, want.LogsDroppedBytes},
-		{"Orders placed (custom counter)", "A", customFunction, 4}, // two EMF lines of OrdersPlaced 2
+		{"Cold starts", "A", platformFn, environments * want.ColdStarts},
+		{"Dropped logs", "A", platformFn, environments * want.LogsDroppedRecords},
+		{"Dropped logs", "B", platformFn, environments * want.LogsDroppedBytes},
+		{"Orders placed (custom counter)", "A", customFunction, environments * 4}, // two EMF lines of OrdersPlaced 2 per environment
 	}
 	for _, c := range scalars {
 		if r := one(c.panel, c.ref, c.function); len(r) != 1 || r[0].Value != c.want {
@@ -404,6 +416,7 @@ func TestDashboardQueriesOnRealPrometheus(t *testing.T) {
 		for _, r := range reports {
 			wantCost += r.Metrics.BilledDurationMs/1000*r.Metrics.MemorySizeMB/1024*perGBs + 0.0000002
 		}
+		wantCost *= environments
 		costExpr := fmt.Sprintf(`sum(aws_lambda_estimated_cost_usd_total{function_name=%q})`, platformFn)
 		if r, err := prom.query(ctx, costExpr); err != nil || len(r) != 1 || math.Abs(r[0].Value-wantCost) > 1e-12 {
 			t.Errorf("%s = %v (%v), want %v", costExpr, r, err, wantCost)
