@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/exporter-toolkit/web"
@@ -31,11 +32,25 @@ type authFiles struct {
 	derived   string // exporter-toolkit's copy of webConfig, or ""
 	logger    *slog.Logger
 
-	mu      sync.Mutex
-	stamp   [2]fileStamp
+	// state is what Current returns; checked is when the files were last
+	// stat'ed (Unix ns). Requests read both without the lock: only a
+	// re-check, at most once per credentialsRecheck, takes mu.
+	state   atomic.Pointer[authState]
+	checked atomic.Int64
+
+	mu    sync.Mutex // guards stamp and reloading
+	stamp [2]fileStamp
+}
+
+// authState is the Authenticator in force, or why there is none.
+type authState struct {
 	current *gateway.Authenticator
 	err     error
 }
+
+// credentialsRecheck is how often the credential files are stat'ed for
+// changes: every request would put two syscalls and a lock on every push.
+var credentialsRecheck = time.Second
 
 type fileStamp struct {
 	mod  time.Time
@@ -70,6 +85,7 @@ func newAuthFiles(webConfig, hashFile, dir string, logger *slog.Logger) (*authFi
 	if err := a.load(); err != nil {
 		return nil, err
 	}
+	a.checked.Store(time.Now().UnixNano())
 	return a, nil
 }
 
@@ -77,24 +93,35 @@ func newAuthFiles(webConfig, hashFile, dir string, logger *slog.Logger) (*authFi
 func (a *authFiles) DerivedWebConfig() string { return a.derived }
 
 // Current returns the Authenticator in force, reloading the files if they
-// changed since. A failed reload fails closed: credentials are refused (500)
-// until the files are fixed.
+// changed (checked at most once per credentialsRecheck). A failed reload
+// fails closed: credentials are refused (500) until the files are fixed.
 func (a *authFiles) Current() (*gateway.Authenticator, error) {
+	now := time.Now().UnixNano()
+	if last := a.checked.Load(); now-last >= int64(credentialsRecheck) && a.checked.CompareAndSwap(last, now) {
+		a.recheck()
+	}
+	st := a.state.Load()
+	return st.current, st.err
+}
+
+// recheck reloads the files if their stamps changed.
+func (a *authFiles) recheck() {
 	st := [2]fileStamp{stampOf(a.webConfig), stampOf(a.hashFile)}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if st != a.stamp {
-		a.stamp = st
-		if err := a.load(); err != nil {
-			a.logger.Error("reloading credentials failed; guarded paths answer 500 until fixed", "err", err)
-		} else {
-			a.logger.Info("credentials reloaded", "auth_enabled", a.current.Enabled())
-		}
+	if st == a.stamp {
+		return
 	}
-	return a.current, a.err
+	a.stamp = st
+	if err := a.load(); err != nil {
+		a.logger.Error("reloading credentials failed; guarded paths answer 500 until fixed", "err", err)
+	} else {
+		a.logger.Info("credentials reloaded", "auth_enabled", a.state.Load().current.Enabled())
+	}
 }
 
-// load reads both files; the caller holds mu or owns a.
+// load reads both files and publishes the result; the caller holds mu or
+// owns a.
 func (a *authFiles) load() error {
 	var creds gateway.Credentials
 	var err error
@@ -112,10 +139,10 @@ func (a *authFiles) load() error {
 		auth, err = gateway.NewAuthenticator(creds)
 	}
 	if err != nil {
-		a.current, a.err = nil, err
+		a.state.Store(&authState{err: err})
 		return err
 	}
-	a.current, a.err = auth, nil
+	a.state.Store(&authState{current: auth})
 	return nil
 }
 

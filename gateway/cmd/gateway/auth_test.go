@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net"
 	"net/http"
@@ -177,6 +178,9 @@ func TestRunBadBasicAuthFile(t *testing.T) {
 // TestRunWebConfigReload: a change of basic_auth_users applies without a
 // restart, as with exporter-toolkit.
 func TestRunWebConfigReload(t *testing.T) {
+	recheck := credentialsRecheck
+	credentialsRecheck = 0 // every request looks for a change
+	t.Cleanup(func() { credentialsRecheck = recheck })
 	cfg := writeFile(t, filepath.Join(t.TempDir(), "web.yml"), "basic_auth_users:\n  alice: "+bcryptHash(t, "wonder")+"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -328,5 +332,31 @@ func TestRunLimitFlags(t *testing.T) {
 		if err := run(ctx, []string{"--web.listen-address=127.0.0.1:0", f}); err == nil {
 			t.Errorf("%s accepted", f)
 		}
+	}
+}
+
+// TestCredentialsRecheckThrottled: requests within credentialsRecheck of the
+// last look at the files use the loaded credentials without stat'ing them;
+// the next look after that picks the change up.
+func TestCredentialsRecheckThrottled(t *testing.T) {
+	dir := t.TempDir()
+	hashes := writeFile(t, filepath.Join(dir, "hashes"), bcryptHash(t, "first")+"\n")
+	a, err := newAuthFiles("", hashes, dir, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, hashes, bcryptHash(t, "second")+"\n")
+	future := time.Now().Add(time.Minute)
+	if err := os.Chtimes(hashes, future, future); err != nil {
+		t.Fatal(err)
+	}
+	auth, err := a.Current()
+	if err != nil || !auth.Authenticate("Basic first") || auth.Authenticate("Basic second") {
+		t.Fatalf("within the recheck interval: want the loaded credentials (first), got err %v", err)
+	}
+	a.checked.Store(time.Now().Add(-2 * credentialsRecheck).UnixNano())
+	auth, err = a.Current()
+	if err != nil || !auth.Authenticate("Basic second") || auth.Authenticate("Basic first") {
+		t.Fatalf("after the recheck interval: want the changed file's credentials (second), got err %v", err)
 	}
 }
