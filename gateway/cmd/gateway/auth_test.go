@@ -213,44 +213,17 @@ func TestRunTLSWithAuth(t *testing.T) {
 	cfg := writeFile(t, filepath.Join(dir, "web.yml"),
 		"tls_server_config:\n  cert_file: tls/cert.pem\n  key_file: tls/key.pem\nbasic_auth_users:\n  alice: "+bcryptHash(t, "wonder")+"\n")
 
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--web.listen-address=" + addr, "--web.config.file=" + cfg, "--log.level=error"})
-	}()
 	cl := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	base := "https://" + addr
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		resp, err := cl.Get(base + "/-/ready")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run exited early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not come up over TLS: %v", err)
-		}
-	}
+	base, done := startRunWith(t, ctx, "https", cl, "--web.config.file="+cfg)
 	if code := send(t, cl, "POST", base+"/metrics/job/j", "m_total 1\n", ""); code != 401 {
 		t.Errorf("TLS push without credentials: %d, want 401", code)
 	}
 	if code := send(t, cl, "POST", base+"/metrics/job/j", "m_total 1\n", basicHeader("alice", "wonder")); code != 200 {
 		t.Errorf("TLS push with credentials: %d, want 200", code)
 	}
-	if resp, err := http.Get("http://" + addr + "/-/healthy"); err == nil {
+	if resp, err := http.Get("http://" + strings.TrimPrefix(base, "https://") + "/-/healthy"); err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == 200 {
 			t.Error("plain HTTP served despite tls_server_config")

@@ -15,6 +15,13 @@ import (
 // until it is ready. It returns the base URL and run's result channel.
 func startRun(t *testing.T, ctx context.Context, args ...string) (string, <-chan error) {
 	t.Helper()
+	return startRunWith(t, ctx, "http", http.DefaultClient, args...)
+}
+
+// startRunWith is startRun for a scheme (https with a TLS web config) and
+// the client that can reach it.
+func startRunWith(t *testing.T, ctx context.Context, scheme string, client *http.Client, args ...string) (string, <-chan error) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -25,11 +32,14 @@ func startRun(t *testing.T, ctx context.Context, args ...string) (string, <-chan
 	go func() {
 		done <- run(ctx, append([]string{"--web.listen-address=" + addr, "--log.level=error"}, args...))
 	}()
-	base := "http://" + addr
+	base := scheme + "://" + addr
 	// Wait for the listener (a readiness wait, not a timing assertion).
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := call(t, http.MethodGet, base+"/-/ready"); code == http.StatusOK {
-			return base, done
+		if resp, err := client.Get(base + "/-/ready"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base, done
+			}
 		}
 		select {
 		case err := <-done:

@@ -4,13 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -27,21 +25,9 @@ func TestRunBasicAuthAndShutdown(t *testing.T) {
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf("basic_auth_users:\n  alice: %s\n", hash)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"--web.listen-address=" + addr, "--web.config.file=" + cfg, "--log.level=error"})
-	}()
-
-	base := "http://" + addr
+	base, done := startRun(t, ctx, "--web.config.file="+cfg)
 	req := func(method, path, body string, auth bool) (int, string) {
 		t.Helper()
 		r, err := http.NewRequest(method, base+path, strings.NewReader(body))
@@ -59,21 +45,6 @@ func TestRunBasicAuthAndShutdown(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	// Wait for the listener (a readiness wait, not a timing assertion).
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if code, _ := req(http.MethodGet, "/-/ready", "", true); code == http.StatusOK {
-			break
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("run exited early: %v", err)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("gateway did not come up")
-		}
-	}
-
 	if code, _ := req(http.MethodPost, "/metrics/job/j", "m_total 1\n", false); code != http.StatusUnauthorized {
 		t.Errorf("push without credentials: %d, want 401", code)
 	}
